@@ -1,0 +1,29 @@
+"""Sphinx configuration: the docs live in docs/source, the code in snippets/."""
+
+from importlib import metadata
+
+project = "Responder WebSockets"
+author = "The Responder WebSockets tutorial authors"
+copyright = "2026, " + author
+
+extensions = ["myst_parser", "sphinx_copybutton", "sphinx.ext.doctest"]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+exclude_patterns: list[str] = []
+
+html_theme = "furo"
+html_title = "Responder WebSockets"
+
+# The versions the pages were built (and, by `make doctest`, verified) with.
+VERSIONS = {
+    name: metadata.version(name) for name in ("responder", "starlette", "uvicorn")
+}
+rst_epilog = "".join(
+    f".. |{name}_version| replace:: {number}\n" for name, number in VERSIONS.items()
+)
+myst_enable_extensions = ["substitution"]
+myst_substitutions = {f"{name}_version": n for name, n in VERSIONS.items()}
+
+# Copy only what the reader types: the command after "$ ", never the output.
+copybutton_prompt_text = r"\$ "
+copybutton_prompt_is_regexp = True
+copybutton_only_copy_prompt_lines = True
