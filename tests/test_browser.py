@@ -1,0 +1,29 @@
+"""Section 6: the chat page, served by `python snippets/chat.py`, in Chromium."""
+
+from conftest import commands
+from playwright.sync_api import Page, expect
+
+
+def say(page: Page, text: str) -> None:
+    page.get_by_placeholder("Type, then press Enter").fill(text)
+    page.keyboard.press("Enter")
+
+
+def test_two_pages_chat_and_see_the_server_go(serve, browser) -> None:
+    server = serve(commands("chat.console")[0])
+    pages: list[Page] = []
+    for speaker, text in [(0, "one"), (1, "two"), (0, "three")]:
+        if speaker == len(pages):  # A newcomer opens the page, then speaks.
+            pages.append(browser.new_page())
+            pages[speaker].goto(f"{server.http_url}/static/index.html")
+            expect(pages[speaker].locator("#status")).to_have_text("Connected")
+        say(pages[speaker], text)
+        for page in pages:  # Everyone in the room, the speaker included.
+            expect(page.locator("#messages li").last).to_have_text(text)
+    expect(pages[0].locator("#messages li")).to_have_text(["one", "two", "three"])
+    expect(pages[1].locator("#messages li")).to_have_text(["two", "three"])
+    server.stop()
+    for page in pages:
+        expect(page.locator("#status")).to_have_text("Connection closed (code 1012)")
+        expect(page.get_by_placeholder("Type, then press Enter")).to_be_disabled()
+        page.close()

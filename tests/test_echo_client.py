@@ -1,0 +1,29 @@
+"""Section 3: the Python client, run with the commands the page shows."""
+
+from importlib.metadata import version
+
+import echo_client
+from conftest import commands, run, snippet
+from packaging.requirements import Requirement
+
+
+def test_install_command_names_what_is_installed() -> None:
+    install, _ = commands("echo_client.console")
+    *_, spec = install.split()
+    requirement = Requirement(spec.strip('"'))
+    assert install.startswith("python -m pip install ")
+    assert requirement.specifier.contains(version(requirement.name))
+
+
+def test_client_prints_what_the_page_shows(serve) -> None:
+    server = serve(commands("echo.console")[0])
+    _, client = commands("echo_client.console")
+    result = run(client, server)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == snippet("echo_client_output.txt")
+
+
+def test_client_main_takes_a_url(serve, capsys) -> None:
+    server = serve(commands("echo.console")[0])
+    echo_client.main(f"{server.ws_url}/ws")
+    assert capsys.readouterr().out == snippet("echo_client_output.txt")

@@ -1,0 +1,27 @@
+"""Section 1: the handshake shown on the page is what uvicorn really answers."""
+
+import socket
+
+from conftest import commands, snippet
+
+
+def test_handshake_response_is_as_shown(serve) -> None:
+    server = serve(commands("echo.console")[0])
+    request = snippet("handshake_request.http").replace("\n", "\r\n") + "\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request.encode())
+        response = b""
+        while b"\r\n\r\n" not in response:
+            chunk = sock.recv(4096)
+            assert chunk, f"connection closed mid-response: {response!r}"
+            response += chunk
+    head = response.split(b"\r\n\r\n")[0].decode()
+    status, *headers = head.split("\r\n")
+    shown_status, *shown_headers = snippet("handshake_response.http").splitlines()
+    assert status == shown_status
+    real = {
+        name.lower(): value for name, _, value in (h.partition(": ") for h in headers)
+    }
+    for line in shown_headers:
+        name, _, value = line.partition(": ")
+        assert real.get(name.lower()) == value, f"{name}: {real}"

@@ -1,0 +1,67 @@
+"""Section 7: what a WebSocket before-request hook may and may not do."""
+
+import pytest
+import responder
+from conftest import commands, run, snippet
+from hooks import api
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+
+def test_hook_that_accepts_breaks_the_route() -> None:
+    eager = responder.API()
+
+    @eager.before_request(websocket=True)
+    async def accept_early(ws: WebSocket) -> None:
+        await ws.accept()
+
+    @eager.route("/ws", websocket=True)
+    async def route(ws: WebSocket) -> None:
+        await ws.accept()
+
+    with pytest.raises(RuntimeError, match=r"but got 'websocket\.accept'"):
+        with TestClient(eager).websocket_connect("/ws"):
+            pass
+
+
+def test_hook_that_closes_stops_the_route() -> None:
+    ran: list[str] = []
+    strict = responder.API()
+
+    @strict.before_request(websocket=True)
+    async def refuse(ws: WebSocket) -> None:
+        await ws.close(code=1008)
+
+    @strict.route("/ws", websocket=True)
+    async def route(ws: WebSocket) -> None:
+        ran.append("route")
+
+    with pytest.raises(WebSocketDisconnect):
+        with TestClient(strict).websocket_connect("/ws"):
+            pass
+    assert ran == []
+
+
+@pytest.mark.parametrize("token", ["wrong", "", "%C3%A9t%C3%A9"])
+def test_bad_tokens_are_refused_with_1008(token: str) -> None:
+    with pytest.raises(WebSocketDisconnect) as refused:
+        with TestClient(api).websocket_connect(f"/private?token={token}"):
+            pass
+    assert refused.value.code == 1008
+
+
+def test_real_client_is_refused_with_http_403(serve) -> None:
+    server = serve(commands("hooks.console")[0])
+    with pytest.raises(InvalidStatus) as refused:
+        with connect(f"{server.ws_url}/private?token=guess"):
+            pass
+    assert refused.value.response.status_code == 403
+
+
+def test_real_client_with_token_is_welcomed(serve) -> None:
+    server = serve(commands("hooks.console")[0])
+    result = run(commands("hooks_client.console")[0], server)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == snippet("hooks_client_output.txt")

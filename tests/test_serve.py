@@ -1,0 +1,20 @@
+"""The server fixture itself: what it starts, it stops, even mid-test."""
+
+import os
+import socket
+
+import pytest
+from conftest import commands
+from websockets.sync.client import connect
+
+
+def test_stopping_mid_conversation_leaves_no_process(serve) -> None:
+    server = serve(commands("chat.console")[0])
+    with connect(f"{server.ws_url}/chat") as ws:
+        ws.send("still here?")
+        assert ws.recv(timeout=10) == "still here?"
+        assert server.stop() == 0
+    with pytest.raises(ProcessLookupError):
+        os.killpg(server.process.pid, 0)  # No process is left in its group.
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=10)
