@@ -1,12 +1,21 @@
 """Sphinx configuration: the docs live in docs/source, the code in snippets/."""
 
+import sys
 from importlib import metadata
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent / "docs" / "_ext"))
 
 project = "Responder WebSockets"
 author = "The Responder WebSockets tutorial authors"
 copyright = "2026, " + author
 
-extensions = ["myst_parser", "sphinx_copybutton", "sphinx.ext.doctest"]
+extensions = [
+    "myst_parser",
+    "sphinx_copybutton",
+    "sphinx.ext.doctest",
+    "snippet_contract",  # docs/_ext: no inline code, no orphan, no empty include
+]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns: list[str] = []
 
@@ -27,3 +36,6 @@ myst_substitutions = {f"{name}_version": n for name, n in VERSIONS.items()}
 copybutton_prompt_text = r"\$ "
 copybutton_prompt_is_regexp = True
 copybutton_only_copy_prompt_lines = True
+
+html_static_path = ["docs/source/_static"]
+html_css_files = ["snippets.css"]

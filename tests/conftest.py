@@ -1,133 +1,53 @@
-"""Fixtures that run the tutorial as a reader does: real servers, real clients."""
+"""Fixtures and hooks: real servers, a real browser, and what each test verified."""
 
 from __future__ import annotations
 
-import os
-import re
-import shlex
-import signal
-import socket
-import subprocess
-import sys
-import threading
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import coverage
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-SNIPPETS = ROOT / "snippets"
-IN_CI = os.environ.get("CI", "").lower() == "true"
-TIMEOUT = 20  # Seconds to wait for an event before a test fails; never slept.
+from support import IN_CI, RESULTS, SNIPPETS, Server, current, used
 
 
-def snippet(name: str) -> str:
-    """The text of a file in snippets/, exactly as the page shows it."""
-    return (SNIPPETS / name).read_text(encoding="utf-8")
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    current["test"] = item.nodeid
+    for marker in item.iter_markers("verifies"):
+        for name in marker.args:
+            used[name].add(item.nodeid)
+    if item.path.is_relative_to(SNIPPETS):  # A snippet that is a test itself.
+        used[item.path.relative_to(SNIPPETS).as_posix()].add(item.nodeid)
+    cov = coverage.Coverage.current()
+    if cov:
+        cov.switch_context(item.nodeid)
+    try:
+        return (yield)
+    finally:
+        current["test"] = ""
+        if cov:
+            cov.switch_context("")
 
 
-def commands(console: str) -> list[str]:
-    """The commands a console snippet tells the reader to type."""
-    lines = snippet(console).splitlines()
-    found = [line.removeprefix("$ ") for line in lines if line.startswith("$ ")]
-    assert found, f"snippets/{console} shows no '$ ' command"
-    return found
-
-
-def argv(command: str) -> list[str]:
-    """A shown command as argv, run by this interpreter where it says `python`."""
-    words = shlex.split(command)
-    return [sys.executable if word == "python" else word for word in words]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """A snippet server started with its console command and PORT set."""
-
-    def __init__(self, command: str, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.env = {**os.environ, **env, "PORT": str(self.port)}
-        self.command = command
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self.process = subprocess.Popen(
-            argv(command),
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,  # Its own process group, killed as one.
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self.wait_for(r"Uvicorn running on")
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def output(self) -> str:
-        with self._changed:
-            return "".join(self.lines)
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()  # EOF: the process has gone.
-
-    def wait_for(self, pattern: str) -> str:
-        """Block until the server prints a line matching pattern; return it."""
-        regex = re.compile(pattern)
-        seen = 0
-
-        def match() -> str | None:
-            nonlocal seen
-            for line in self.lines[seen:]:
-                seen += 1
-                if regex.search(line):
-                    return line
-            return None
-
-        with self._changed:
-            found = self._changed.wait_for(
-                lambda: match() or not self._reader.is_alive(), TIMEOUT
-            )
-            line = found if isinstance(found, str) else None
-        if line is None:
-            pytest.fail(
-                f"`{self.command}` never printed /{pattern}/; its output:\n"
-                + self.output
-            )
-        return line
-
-    def stop(self) -> int:
-        """Stop as a reader does, with Ctrl+C; kill the group if that hangs."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self._reader.join(TIMEOUT)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
-        return self.process.returncode
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After a passing run under coverage, say which tests verified each file."""
+    cov = coverage.Coverage.current()
+    RESULTS.unlink(missing_ok=True)
+    if cov is None or exitstatus != 0:
+        return
+    data = cov.get_data()
+    for filename in data.measured_files():
+        path = Path(filename)
+        if path.is_relative_to(SNIPPETS):
+            for contexts in data.contexts_by_lineno(filename).values():
+                used[path.relative_to(SNIPPETS).as_posix()].update(
+                    c for c in contexts if c
+                )
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(
+        json.dumps({k: sorted(v) for k, v in sorted(used.items())}, indent=1)
+    )
 
 
 @pytest.fixture
@@ -143,18 +63,6 @@ def serve() -> Iterator:
     yield start
     for server in servers:
         server.stop()
-
-
-def run(command: str, server: Server) -> subprocess.CompletedProcess[str]:
-    """Run a shown client command against server, as the reader would."""
-    return subprocess.run(
-        argv(command.replace("5042", str(server.port))),
-        cwd=ROOT,
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
 
 
 @pytest.fixture(scope="session")

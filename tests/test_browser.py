@@ -1,7 +1,8 @@
 """Section 6: the chat page, served by `python snippets/chat.py`, in Chromium."""
 
-from conftest import commands
+import pytest
 from playwright.sync_api import Page, expect
+from support import commands
 
 
 def say(page: Page, text: str) -> None:
@@ -9,6 +10,7 @@ def say(page: Page, text: str) -> None:
     page.keyboard.press("Enter")
 
 
+@pytest.mark.verifies("static/index.html")
 def test_two_pages_chat_and_see_the_server_go(serve, browser) -> None:
     server = serve(commands("chat.console")[0])
     pages: list[Page] = []

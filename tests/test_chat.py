@@ -5,9 +5,9 @@ import socket
 from contextlib import ExitStack
 
 import chat
-from conftest import SNIPPETS, commands, snippet
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
+from support import SNIPPETS, commands, snippet
 from websockets.sync.client import ClientConnection, connect
 
 client = TestClient(chat.api)

@@ -2,10 +2,10 @@
 
 import pytest
 import responder
-from conftest import commands
 from echo import api
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from support import commands
 from websockets.sync.client import connect
 
 

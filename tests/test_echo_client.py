@@ -3,8 +3,8 @@
 from importlib.metadata import version
 
 import echo_client
-from conftest import commands, run, snippet
 from packaging.requirements import Requirement
+from support import commands, run, snippet
 
 
 def test_install_command_names_what_is_installed() -> None:

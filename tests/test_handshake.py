@@ -2,7 +2,7 @@
 
 import socket
 
-from conftest import commands, snippet
+from support import commands, snippet
 
 
 def test_handshake_response_is_as_shown(serve) -> None:

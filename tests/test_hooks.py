@@ -2,10 +2,10 @@
 
 import pytest
 import responder
-from conftest import commands, run, snippet
 from hooks import api
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from support import commands, run, snippet
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 

@@ -6,9 +6,9 @@ import socket
 import lifecycle
 import pytest
 import responder
-from conftest import commands
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from support import commands
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 

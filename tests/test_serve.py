@@ -4,7 +4,7 @@ import os
 import socket
 
 import pytest
-from conftest import commands
+from support import commands
 from websockets.sync.client import connect
 
 

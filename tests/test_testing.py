@@ -2,7 +2,7 @@
 
 import subprocess
 
-from conftest import ROOT, argv, commands
+from support import ROOT, argv, commands
 
 
 def test_shown_pytest_command_passes() -> None:

@@ -1,0 +1,156 @@
+"""Helpers the tests share: snippet files, shown commands, real servers.
+
+One module, imported by conftest.py and the tests alike, so the record of which
+test used which snippet is one record."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SNIPPETS = ROOT / "snippets"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+TIMEOUT = 20  # Seconds to wait for an event before a test fails; never slept.
+RESULTS = ROOT / "build" / "verified.json"  # Read by docs/_ext/snippet_contract.py.
+
+# Which tests used which snippet file: Python files through coverage contexts,
+# the others through the helpers below and the `verifies` marker.
+used: defaultdict[str, set[str]] = defaultdict(set)
+current = {"test": ""}  # The node id of the running test.
+
+
+def snippet(name: str) -> str:
+    """The text of a file in snippets/, exactly as the page shows it."""
+    if current["test"]:
+        used[name].add(current["test"])
+    return (SNIPPETS / name).read_text(encoding="utf-8")
+
+
+def commands(console: str) -> list[str]:
+    """The commands a console snippet tells the reader to type."""
+    lines = snippet(console).splitlines()
+    found = [line.removeprefix("$ ") for line in lines if line.startswith("$ ")]
+    assert found, f"snippets/{console} shows no '$ ' command"
+    return found
+
+
+def argv(command: str) -> list[str]:
+    """A shown command as argv, run by this interpreter where it says `python`."""
+    words = shlex.split(command)
+    for word in words:
+        if word.startswith("snippets/") and current["test"]:
+            used[word.removeprefix("snippets/")].add(current["test"])
+    return [sys.executable if word == "python" else word for word in words]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A snippet server started with its console command and PORT set."""
+
+    def __init__(self, command: str, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.env = {**os.environ, **env, "PORT": str(self.port)}
+        self.command = command
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self.process = subprocess.Popen(
+            argv(command),
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # Its own process group, killed as one.
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.wait_for(r"Uvicorn running on")
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def output(self) -> str:
+        with self._changed:
+            return "".join(self.lines)
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()  # EOF: the process has gone.
+
+    def wait_for(self, pattern: str) -> str:
+        """Block until the server prints a line matching pattern; return it."""
+        regex = re.compile(pattern)
+        seen = 0
+
+        def match() -> str | None:
+            nonlocal seen
+            for line in self.lines[seen:]:
+                seen += 1
+                if regex.search(line):
+                    return line
+            return None
+
+        with self._changed:
+            found = self._changed.wait_for(
+                lambda: match() or not self._reader.is_alive(), TIMEOUT
+            )
+            line = found if isinstance(found, str) else None
+        if line is None:
+            pytest.fail(
+                f"`{self.command}` never printed /{pattern}/; its output:\n"
+                + self.output
+            )
+        return line
+
+    def stop(self) -> int:
+        """Stop as a reader does, with Ctrl+C; kill the group if that hangs."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._reader.join(TIMEOUT)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        return self.process.returncode
+
+
+def run(command: str, server: Server) -> subprocess.CompletedProcess[str]:
+    """Run a shown client command against server, as the reader would."""
+    return subprocess.run(
+        argv(command.replace("5042", str(server.port))),
+        cwd=ROOT,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
