@@ -8,7 +8,7 @@ SPHINXOPTS ?= -W --keep-going -n
 # -M must come first; the configuration is the root's conf.py.
 sphinx = $(BIN)/sphinx-build -M $(1) docs/source build -c . $(SPHINXOPTS)
 
-.PHONY: html doctest livehtml lint clean
+.PHONY: html doctest livehtml lint clean mutate
 
 # Rebuilt whenever pyproject.toml is newer than the last install.
 $(STAMP): pyproject.toml
@@ -39,3 +39,7 @@ livehtml: $(STAMP)
 
 clean:
 	rm -rf build .coverage .coverage.* .pytest_cache
+
+# Mutation check: needs the results of a passing `make doctest`.
+mutate: $(STAMP)
+	$(BIN)/python tests/mutate.py

@@ -1,5 +1,6 @@
 """Sphinx configuration: the docs live in docs/source, the code in snippets/."""
 
+import json
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -31,6 +32,17 @@ rst_epilog = "".join(
 )
 myst_enable_extensions = ["substitution"]
 myst_substitutions = {f"{name}_version": n for name, n in VERSIONS.items()}
+
+# The last `make mutate` result, committed in docs/mutation.json.
+MUTATION = Path(__file__).parent / "docs" / "mutation.json"
+if MUTATION.exists():
+    score = json.loads(MUTATION.read_text())
+    myst_substitutions["mutation_score"] = (
+        f"{score['killed']} of {score['total']} mutants killed "
+        f"({score['killed'] / score['total']:.0%})"
+    )
+else:
+    myst_substitutions["mutation_score"] = "not measured yet"
 
 # Copy only what the reader types: the command after "$ ", never the output.
 copybutton_prompt_text = r"\$ "
