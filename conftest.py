@@ -33,8 +33,10 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """After a passing run under coverage, say which tests verified each file."""
     cov = coverage.Coverage.current()
+    if cov is None:  # Only `make doctest` measures, and so only it may tell.
+        return
     RESULTS.unlink(missing_ok=True)
-    if cov is None or exitstatus != 0:
+    if exitstatus != 0:
         return
     data = cov.get_data()
     for filename in data.measured_files():
@@ -55,8 +57,9 @@ def serve() -> Iterator:
     """Start snippet servers by their console command; all stop after the test."""
     servers: list[Server] = []
 
-    def start(command: str, **env: str) -> Server:
-        server = Server(command, env)
+    def start(command: str, port: int = 0, **env: str) -> Server:
+        """Start command; port=0 picks a free one, as a fresh server would."""
+        server = Server(command, env, port)
         servers.append(server)
         return server
 

@@ -63,8 +63,8 @@ def free_port() -> int:
 class Server:
     """A snippet server started with its console command and PORT set."""
 
-    def __init__(self, command: str, env: dict[str, str]) -> None:
-        self.port = free_port()
+    def __init__(self, command: str, env: dict[str, str], port: int = 0) -> None:
+        self.port = port or free_port()
         self.env = {**os.environ, **env, "PORT": str(self.port)}
         self.command = command
         self.lines: list[str] = []
@@ -154,3 +154,76 @@ def run(command: str, server: Server) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=TIMEOUT,
     )
+
+
+def raw_websocket(
+    server: Server, path: str, *, receive_buffer: int = 0
+) -> socket.socket:
+    """A bare socket after a WebSocket handshake: it does only what a test says.
+
+    Nothing reads from it unless the test does, so it can play a client that
+    never reads, or send frames no well-behaved library would.
+    """
+    sock = socket.socket()
+    if receive_buffer:  # Set before connecting, so the window starts small.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.connect(("127.0.0.1", server.port))
+    sock.settimeout(TIMEOUT)
+    sock.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        chunk = sock.recv(1)  # One byte at a time: leave any frame unread.
+        assert chunk, f"closed during the handshake: {response!r}"
+        response += chunk
+    assert response.startswith(b"HTTP/1.1 101"), response
+    return sock
+
+
+def send_frame(sock: socket.socket, opcode: int, payload: bytes) -> None:
+    """Send one final, masked client frame (zero mask: payload as is)."""
+    header = bytes([0x80 | opcode])
+    if len(payload) < 126:
+        header += bytes([0x80 | len(payload)])
+    elif len(payload) < 1 << 16:
+        header += bytes([0x80 | 126]) + len(payload).to_bytes(2, "big")
+    else:
+        header += bytes([0x80 | 127]) + len(payload).to_bytes(8, "big")
+    sock.sendall(header + b"\0\0\0\0" + payload)
+
+
+def read_frame(sock: socket.socket) -> tuple[int, bytes]:
+    """Read one unmasked server frame: its opcode and payload."""
+
+    def exactly(n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = sock.recv(n - len(data))
+            assert chunk, "the server closed the TCP connection mid-frame"
+            data += chunk
+        return data
+
+    first, second = exactly(2)
+    length = second & 0x7F
+    if length == 126:
+        length = int.from_bytes(exactly(2), "big")
+    elif length == 127:
+        length = int.from_bytes(exactly(8), "big")
+    return first & 0x0F, exactly(length)
+
+
+def close_code(sock: socket.socket) -> int:
+    """The code of the close frame the server sends next (skipping others)."""
+    while True:
+        opcode, payload = read_frame(sock)
+        if opcode == 0x8:
+            return int.from_bytes(payload[:2], "big")
+
+
+def say(page, text: str) -> None:
+    """Type text into a chat page's input and press Enter, as a reader does."""
+    page.get_by_placeholder("Type, then press Enter").fill(text)
+    page.keyboard.press("Enter")

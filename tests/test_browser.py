@@ -2,12 +2,7 @@
 
 import pytest
 from playwright.sync_api import Page, expect
-from support import commands
-
-
-def say(page: Page, text: str) -> None:
-    page.get_by_placeholder("Type, then press Enter").fill(text)
-    page.keyboard.press("Enter")
+from support import commands, say
 
 
 @pytest.mark.verifies("static/index.html")
