@@ -17,6 +17,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from starlette.websockets import WebSocketDisconnect
+from websockets.exceptions import ConnectionClosed
 
 ROOT = Path(__file__).resolve().parents[1]
 SNIPPETS = ROOT / "snippets"
@@ -227,3 +229,27 @@ def say(page, text: str) -> None:
     """Type text into a chat page's input and press Enter, as a reader does."""
     page.get_by_placeholder("Type, then press Enter").fill(text)
     page.keyboard.press("Enter")
+
+
+def refused_by_app(client, path: str, **options) -> int:
+    """The close code with which the app behind a TestClient refuses path."""
+    with pytest.raises(WebSocketDisconnect) as refused:
+        with client.websocket_connect(path, **options):
+            pass  # Never reached: the handshake is refused.
+    return refused.value.code
+
+
+def closed_by_app(session) -> tuple[int, str | None]:
+    """The close code and reason a TestClient session receives next."""
+    with pytest.raises(WebSocketDisconnect) as closed:
+        session.receive_text()
+    return closed.value.code, closed.value.reason
+
+
+def closed_by_stopping(server: Server, ws) -> int:
+    """Stop server as a reader does; the close code its client ws receives."""
+    assert server.stop() == 0
+    with pytest.raises(ConnectionClosed) as closed:
+        ws.recv(timeout=TIMEOUT)
+    assert closed.value.rcvd is not None, "closed without a close frame"
+    return closed.value.rcvd.code

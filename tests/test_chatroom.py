@@ -4,8 +4,9 @@ import json
 
 import chatroom
 import pytest
+import uvicorn
 from starlette.testclient import TestClient
-from starlette.websockets import WebSocketDisconnect
+from support import closed_by_app
 
 client = TestClient(chatroom.api)
 
@@ -16,12 +17,6 @@ def say(text: str) -> str:
 
 def heard(text: str) -> dict:
     return {"type": "message", "text": text}
-
-
-def closed_with(ws) -> int:
-    with pytest.raises(WebSocketDisconnect) as closed:
-        ws.receive_text()
-    return closed.value.code
 
 
 def test_members_of_a_room_hear_each_other() -> None:
@@ -67,7 +62,7 @@ def test_bad_json_gets_an_error_event_and_the_connection_stays(bad: str) -> None
 def test_message_over_the_limit_is_closed_with_1009() -> None:
     with client.websocket_connect("/chat/lobby") as ws:
         ws.send_text(say("x" * chatroom.MAX_MESSAGE))
-        assert closed_with(ws) == 1009
+        assert closed_by_app(ws)[0] == 1009
     assert chatroom.rooms == {}
 
 
@@ -81,13 +76,13 @@ def test_message_at_the_limit_is_accepted() -> None:
 def test_bytes_on_the_text_protocol_are_closed_with_1003() -> None:
     with client.websocket_connect("/chat/lobby") as ws:
         ws.send_bytes(b"\x00\x01")
-        assert closed_with(ws) == 1003
+        assert closed_by_app(ws)[0] == 1003
 
 
 def test_idle_member_is_closed_with_1001(monkeypatch) -> None:
     monkeypatch.setattr(chatroom.api.router, "ws_idle_timeout", 0.05)
     with client.websocket_connect("/chat/lobby") as ws:
-        assert closed_with(ws) == 1001
+        assert closed_by_app(ws)[0] == 1001
     assert chatroom.rooms == {}
 
 
@@ -110,7 +105,7 @@ def test_handler_bug_closes_with_1011(monkeypatch) -> None:
     with pytest.raises(ValueError, match="a bug"):
         with client.websocket_connect("/chat/lobby") as ws:
             ws.send_text(say("boom"))
-            assert closed_with(ws) == 1011
+            assert closed_by_app(ws)[0] == 1011
     assert chatroom.rooms == {}
 
 
@@ -123,3 +118,7 @@ def test_a_ping_is_answered_to_its_sender_only() -> None:
         assert ann.receive_json() == {"type": "pong"}
         ann.send_text(say("after the ping"))
         assert ben.receive_json() == heard("after the ping")  # Ben got no pong.
+
+
+def test_uvicorn_has_a_frame_limit_of_its_own() -> None:
+    assert uvicorn.Config(chatroom.api).ws_max_size == 16 * 1024 * 1024

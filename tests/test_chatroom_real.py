@@ -4,9 +4,14 @@ import json
 import threading
 from contextlib import ExitStack
 
-import pytest
-from support import close_code, commands, raw_websocket, read_frame, send_frame
-from websockets.exceptions import ConnectionClosed
+from support import (
+    close_code,
+    closed_by_stopping,
+    commands,
+    raw_websocket,
+    read_frame,
+    send_frame,
+)
 from websockets.sync.client import ClientConnection, connect
 
 BIG = "x" * 64 * 1024
@@ -124,8 +129,4 @@ def test_stopping_the_server_tells_clients_1001(serve) -> None:
     with connect(f"{server.ws_url}/chat/main") as ws:
         ws.send(say("hello"))
         assert json.loads(ws.recv(timeout=10))["text"] == "hello"
-        assert server.stop() == 0
-        with pytest.raises(ConnectionClosed) as closed:
-            ws.recv(timeout=10)
-    assert closed.value.rcvd is not None
-    assert closed.value.rcvd.code == 1001
+        assert closed_by_stopping(server, ws) == 1001

@@ -4,7 +4,7 @@ import chatroom
 import chatroom_secure
 import pytest
 from starlette.testclient import TestClient
-from starlette.websockets import WebSocketDisconnect
+from support import closed_by_app, refused_by_app
 
 OURS = {"origin": "http://127.0.0.1:5042"}
 
@@ -18,10 +18,7 @@ def signed_in(name: str = "ann") -> TestClient:
 
 
 def refused(client: TestClient, headers: dict[str, str]) -> int:
-    with pytest.raises(WebSocketDisconnect) as closed:
-        with client.websocket_connect("/chat/main", headers=headers):
-            pass  # Never reached: the handshake is refused.
-    return closed.value.code
+    return refused_by_app(client, "/chat/main", headers=headers)
 
 
 def test_signed_in_users_chat_from_our_page() -> None:
@@ -76,7 +73,5 @@ def test_session_ending_while_connected_is_closed_with_1008(monkeypatch) -> None
     client = signed_in()
     monkeypatch.setattr(chatroom_secure, "SESSION_SECONDS", 1)
     with client.websocket_connect("/chat/main", headers=OURS) as ws:
-        with pytest.raises(WebSocketDisconnect) as closed:
-            ws.receive_json()  # Nothing to hear until the session ends.
-        assert closed.value.code == 1008
+        assert closed_by_app(ws)[0] == 1008  # Nothing to hear until the end.
     assert chatroom.rooms == {}

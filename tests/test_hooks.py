@@ -4,8 +4,8 @@ import pytest
 import responder
 from hooks import api
 from starlette.testclient import TestClient
-from starlette.websockets import WebSocket, WebSocketDisconnect
-from support import commands, run, snippet
+from starlette.websockets import WebSocket
+from support import commands, refused_by_app, run, snippet
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -38,18 +38,13 @@ def test_hook_that_closes_stops_the_route() -> None:
     async def route(ws: WebSocket) -> None:
         ran.append("route")
 
-    with pytest.raises(WebSocketDisconnect):
-        with TestClient(strict).websocket_connect("/ws"):
-            pass
+    assert refused_by_app(TestClient(strict), "/ws") == 1008
     assert ran == []
 
 
 @pytest.mark.parametrize("token", ["wrong", "", "%C3%A9t%C3%A9"])
 def test_bad_tokens_are_refused_with_1008(token: str) -> None:
-    with pytest.raises(WebSocketDisconnect) as refused:
-        with TestClient(api).websocket_connect(f"/private?token={token}"):
-            pass
-    assert refused.value.code == 1008
+    assert refused_by_app(TestClient(api), f"/private?token={token}") == 1008
 
 
 def test_real_client_is_refused_with_http_403(serve) -> None:
@@ -65,3 +60,13 @@ def test_real_client_with_token_is_welcomed(serve) -> None:
     result = run(commands("hooks_client.console")[0], server)
     assert result.returncode == 0, result.stderr
     assert result.stdout == snippet("hooks_client_output.txt")
+
+
+def test_real_client_without_token_fails_in_the_handshake(serve) -> None:
+    server = serve(commands("hooks.console")[0])
+    without_token = commands("hooks_client.console")[0].replace("?token=s3cret", "")
+    result = run(without_token, server)
+    assert result.returncode == 1
+    assert (
+        "WebSocketBadStatusException: Handshake status 403 Forbidden" in result.stderr
+    )

@@ -7,18 +7,11 @@ import lifecycle
 import pytest
 import responder
 from starlette.testclient import TestClient
-from starlette.websockets import WebSocket, WebSocketDisconnect
-from support import commands
-from websockets.exceptions import ConnectionClosed
+from starlette.websockets import WebSocket
+from support import closed_by_app, closed_by_stopping, commands
 from websockets.sync.client import connect
 
 client = TestClient(lifecycle.api)
-
-
-def close_code(ws) -> tuple[int, str | None]:
-    with pytest.raises(WebSocketDisconnect) as closed:
-        ws.receive_text()
-    return closed.value.code, closed.value.reason
 
 
 def test_open_connection_echoes(caplog) -> None:
@@ -33,20 +26,20 @@ def test_bye_closes_normally_with_1000(caplog) -> None:
     caplog.set_level(logging.INFO, "lifecycle")
     with client.websocket_connect("/lifecycle") as ws:
         ws.send_text("bye")
-        assert close_code(ws) == (1000, "")
+        assert closed_by_app(ws) == (1000, "")
     assert caplog.messages[-1] == "closed by the server with 1000"
 
 
 def test_shouting_breaks_a_rule_1008() -> None:
     with client.websocket_connect("/lifecycle") as ws:
         ws.send_text("HELLO")
-        assert close_code(ws) == (1008, "No shouting")
+        assert closed_by_app(ws) == (1008, "No shouting")
 
 
 def test_idle_client_is_closed_with_1001(monkeypatch) -> None:
     monkeypatch.setattr(lifecycle.api.router, "ws_idle_timeout", 0.05)
     with client.websocket_connect("/lifecycle") as ws:
-        assert close_code(ws)[0] == 1001
+        assert closed_by_app(ws)[0] == 1001
 
 
 def test_handler_crash_closes_with_1011() -> None:
@@ -59,7 +52,7 @@ def test_handler_crash_closes_with_1011() -> None:
 
     with pytest.raises(ValueError, match="a bug"):
         with TestClient(broken).websocket_connect("/ws") as ws:
-            assert close_code(ws)[0] == 1011
+            assert closed_by_app(ws)[0] == 1011
 
 
 def test_vanished_client_is_seen_as_1005(serve) -> None:
@@ -74,8 +67,16 @@ def test_stopping_uvicorn_closes_clients_with_1012(serve) -> None:
     server = serve(commands("lifecycle.console")[0])
     with connect(f"{server.ws_url}/lifecycle") as ws:
         server.wait_for("INFO:lifecycle:open")
-        assert server.stop() == 0
-        with pytest.raises(ConnectionClosed) as closed:
-            ws.recv(timeout=10)
-    assert closed.value.rcvd is not None
-    assert closed.value.rcvd.code == 1012
+        assert closed_by_stopping(server, ws) == 1012
+
+
+def test_a_browser_leaving_the_page_closes_with_1001(serve, browser) -> None:
+    server = serve(commands("lifecycle.console")[0])
+    page = browser.new_page()
+    page.evaluate(
+        "url => { window.socket = new WebSocket(url); }", f"{server.ws_url}/lifecycle"
+    )
+    server.wait_for("INFO:lifecycle:open")
+    page.goto("about:blank")  # Navigating away.
+    server.wait_for("INFO:lifecycle:client left with code 1001")
+    page.close()
