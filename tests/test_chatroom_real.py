@@ -130,3 +130,16 @@ def test_stopping_the_server_tells_clients_1001(serve) -> None:
         ws.send(say("hello"))
         assert json.loads(ws.recv(timeout=10))["text"] == "hello"
         assert closed_by_stopping(server, ws) == 1001
+
+
+def test_two_processes_keep_two_registries(serve) -> None:
+    command = commands("chatroom.console")[0]
+    first, second = serve(command), serve(command)
+    with (
+        connect(f"{first.ws_url}/chat/main") as ann,
+        connect(f"{second.ws_url}/chat/main") as ben,
+    ):
+        ann.send(say("only the first process hears this"))
+        assert json.loads(ann.recv(timeout=10))["text"].startswith("only the first")
+        ben.send(say("ben here"))
+        assert json.loads(ben.recv(timeout=10))["text"] == "ben here"  # Nothing before.
