@@ -52,3 +52,17 @@ def test_session_ending_while_connected_closes_with_1008(serve) -> None:
             ws.recv(timeout=10)  # Nothing to hear until the session ends.
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 1008
+
+
+def test_allowed_origins_come_from_chat_origins(serve) -> None:
+    ours = "https://chat.example"
+    server = serve(commands("chatroom_secure.console")[0], CHAT_ORIGINS=ours)
+    cookie = login(server)
+    assert (
+        refused_status(server, origin=origin(server), additional_headers=cookie) == 403
+    )
+    with connect(
+        f"{server.ws_url}/chat/main", origin=ours, additional_headers=cookie
+    ) as ws:
+        ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(ws.recv(timeout=10)) == {"type": "pong"}
