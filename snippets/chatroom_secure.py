@@ -50,13 +50,12 @@ async def check_handshake(ws: WebSocket) -> None:
         await ws.close(1008)  # Somebody else's page, with our user's cookie.
         return
     try:
-        name, signed = signer.loads(
+        _, signed = signer.loads(
             ws.cookies.get(COOKIE, ""), max_age=SESSION_SECONDS, return_timestamp=True
         )
     except BadSignature:  # Missing, forged or expired.
         await ws.close(1008)
         return
-    ws.state.name = name
     ws.state.expires = signed.timestamp() + SESSION_SECONDS
 
 

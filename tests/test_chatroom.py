@@ -117,6 +117,7 @@ def test_a_ping_is_answered_to_its_sender_only() -> None:
         ann.send_text(json.dumps({"type": "ping"}))
         assert ann.receive_json() == {"type": "pong"}
         ann.send_text(say("after the ping"))
+        assert ann.receive_json() == heard("after the ping")  # Nothing else first.
         assert ben.receive_json() == heard("after the ping")  # Ben got no pong.
 
 

@@ -1,10 +1,14 @@
 """The resilient chat room as `python snippets/chatroom.py` serves it."""
 
 import json
+import runpy
 import threading
 from contextlib import ExitStack
 
+import pytest
+import uvicorn
 from support import (
+    SNIPPETS,
     close_code,
     closed_by_stopping,
     commands,
@@ -130,6 +134,7 @@ def test_stopping_the_server_tells_clients_1001(serve) -> None:
         ws.send(say("hello"))
         assert json.loads(ws.recv(timeout=10))["text"] == "hello"
         assert closed_by_stopping(server, ws) == 1001
+    assert "Application shutdown complete." in server.output  # Uvicorn finished.
 
 
 def test_two_processes_keep_two_registries(serve) -> None:
@@ -143,3 +148,14 @@ def test_two_processes_keep_two_registries(serve) -> None:
         assert json.loads(ann.recv(timeout=10))["text"].startswith("only the first")
         ben.send(say("ben here"))
         assert json.loads(ben.recv(timeout=10))["text"] == "ben here"  # Nothing before.
+
+
+@pytest.mark.parametrize("name", ["chatroom.py", "chatroom_secure.py"])
+def test_without_port_it_serves_on_localhost_5042(monkeypatch, name: str) -> None:
+    served = {}
+    monkeypatch.delenv("PORT", raising=False)
+    monkeypatch.setattr(
+        uvicorn.Server, "run", lambda self: served.update(vars(self.config))
+    )
+    runpy.run_path(str(SNIPPETS / name), run_name="__main__")
+    assert (served["host"], served["port"]) == ("127.0.0.1", 5042)

@@ -40,11 +40,13 @@ def test_a_client_without_origin_is_not_a_browser_and_may_connect() -> None:
 def test_login_wants_a_name(body) -> None:
     response = TestClient(chatroom_secure.api).post("/login", json=body)
     assert response.status_code == 400
+    assert response.json() == {"error": "a name of 1 to 30 characters, please"}
     assert "set-cookie" not in response.headers
 
 
-def test_login_with_a_30_character_name_works() -> None:
-    signed_in("x" * 30)
+@pytest.mark.parametrize("name", ["a", "x" * 30])
+def test_login_takes_names_of_1_to_30_characters(name: str) -> None:
+    signed_in(name)
 
 
 def test_no_session_is_refused_before_accept() -> None:
@@ -64,7 +66,11 @@ def test_expired_session_is_refused_before_accept(monkeypatch) -> None:
     assert refused(client, OURS) == 1008
 
 
-def test_foreign_origin_is_refused_even_with_a_session() -> None:
+def test_foreign_origin_is_refused_with_or_without_a_session() -> None:
+    assert (
+        refused(TestClient(chatroom_secure.api), {"origin": "http://evil.example"})
+        == 1008
+    )
     assert refused(signed_in(), {"origin": "http://evil.example"}) == 1008
     assert refused(signed_in(), {"origin": "http://127.0.0.1:5043"}) == 1008
 

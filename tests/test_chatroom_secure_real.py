@@ -42,6 +42,7 @@ def test_handshake_refusals_are_http_403(serve) -> None:
     ) as ws:
         ws.send(json.dumps({"text": "hello"}))
         assert json.loads(ws.recv(timeout=10)) == {"type": "message", "text": "hello"}
+    server.wait_for("INFO:chatroom:room 'main' closed")  # Its log is on, too.
 
 
 def test_session_ending_while_connected_closes_with_1008(serve) -> None:

@@ -70,3 +70,10 @@ def test_real_client_without_token_fails_in_the_handshake(serve) -> None:
     assert (
         "WebSocketBadStatusException: Handshake status 403 Forbidden" in result.stderr
     )
+
+
+def test_chat_token_sets_the_secret(serve) -> None:
+    server = serve(commands("hooks.console")[0], CHAT_TOKEN="another")
+    assert run(commands("hooks_client.console")[0], server).returncode == 1
+    command = commands("hooks_client.console")[0].replace("s3cret", "another")
+    assert run(command, server).stdout == snippet("hooks_client_output.txt")

@@ -30,10 +30,12 @@ def test_bye_closes_normally_with_1000(caplog) -> None:
     assert caplog.messages[-1] == "closed by the server with 1000"
 
 
-def test_shouting_breaks_a_rule_1008() -> None:
+def test_shouting_breaks_a_rule_1008(caplog) -> None:
+    caplog.set_level(logging.INFO, "lifecycle")
     with client.websocket_connect("/lifecycle") as ws:
         ws.send_text("HELLO")
         assert closed_by_app(ws) == (1008, "No shouting")
+    assert caplog.messages[-1] == "closed by the server with 1008"
 
 
 def test_idle_client_is_closed_with_1001(monkeypatch) -> None:
