@@ -171,18 +171,25 @@ def raw_websocket(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
     sock.connect(("127.0.0.1", server.port))
     sock.settimeout(TIMEOUT)
-    sock.sendall(
+    head = handshake(
+        sock,
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
         "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        "Sec-WebSocket-Version: 13\r\n\r\n",
     )
-    response = b""
-    while b"\r\n\r\n" not in response:
-        chunk = sock.recv(1)  # One byte at a time: leave any frame unread.
-        assert chunk, f"closed during the handshake: {response!r}"
-        response += chunk
-    assert response.startswith(b"HTTP/1.1 101"), response
+    assert head.startswith("HTTP/1.1 101"), head
     return sock
+
+
+def handshake(sock: socket.socket, request: str) -> str:
+    """Send an HTTP request; return the response head, leaving what follows."""
+    sock.sendall(request.encode())
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        byte = sock.recv(1)  # One byte at a time: frames after it stay unread.
+        assert byte, f"closed during the handshake: {head!r}"
+        head += byte
+    return head.decode()
 
 
 def send_frame(sock: socket.socket, opcode: int, payload: bytes) -> None:

@@ -2,21 +2,15 @@
 
 import socket
 
-from support import commands, snippet
+from support import commands, handshake, snippet
 
 
 def test_handshake_response_is_as_shown(serve) -> None:
     server = serve(commands("echo.console")[0])
     request = snippet("handshake_request.http").replace("\n", "\r\n") + "\r\n"
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(request.encode())
-        response = b""
-        while b"\r\n\r\n" not in response:
-            chunk = sock.recv(4096)
-            assert chunk, f"connection closed mid-response: {response!r}"
-            response += chunk
-    head = response.split(b"\r\n\r\n")[0].decode()
-    status, *headers = head.split("\r\n")
+        head = handshake(sock, request)
+    status, *headers = head.removesuffix("\r\n\r\n").split("\r\n")
     shown_status, *shown_headers = snippet("handshake_response.http").splitlines()
     assert status == shown_status
     real = {

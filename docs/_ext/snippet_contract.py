@@ -75,48 +75,45 @@ class SnippetInclude(LiteralInclude):
     def run(self) -> list[nodes.Node]:
         env = self.env
         root = env.snippet_root
-        _, filename = env.relfn2path(self.arguments[0])
-        path = Path(filename).resolve()
-        docname = env.docname
+        path = Path(env.relfn2path(self.arguments[0])[1]).resolve()
+        shown = path.is_relative_to(root) and path.is_file()
+        name = path.relative_to(root).as_posix() if shown else None
 
-        def violation(message: str) -> list[nodes.Node]:
-            env.snippet_violations.setdefault(docname, []).append(
+        def violation(message: str) -> None:
+            env.snippet_violations.setdefault(env.docname, []).append(
                 (self.lineno, f"{self.arguments[0]}: {message}")
             )
-            return []
 
         if not path.is_relative_to(root):
             violation(f"included file is not under {root.name}/")
-        elif path.is_file():
-            name = path.relative_to(root).as_posix()
-            env.snippet_includes.setdefault(docname, set()).add(name)
+        if name:
+            env.snippet_includes.setdefault(env.docname, set()).add(name)
             self.options.setdefault("caption", f"{root.name}/{name}")
-        total = (
-            len(path.read_text(encoding="utf-8").splitlines()) if path.is_file() else 0
-        )
-        if "lines" in self.options and path.is_file():
-            past(self.options["lines"], total, "the file's", violation)
+            if "lines" in self.options:
+                total = len(path.read_text(encoding="utf-8").splitlines())
+                past(self.options["lines"], total, "the file's", violation)
 
-        result = super().run()
-        for message in (
-            n for node in result for n in node.findall(nodes.system_message)
-        ):
-            violation(message.astext())
-        for block in (n for node in result for n in node.findall(nodes.literal_block)):
-            block["snippet"] = True
-            if not block.astext().strip():
-                violation("the include selects no lines")
-            if "emphasize-lines" in self.options:
-                shown = len(block.astext().splitlines())
-                past(self.options["emphasize-lines"], shown, "the shown", violation)
-        if path.is_relative_to(root) and path.is_file():
+        result = super().run()  # On failure: a system message, and no block.
+        for node in result:
+            for message in node.findall(nodes.system_message):
+                violation(message.astext())
+            for block in node.findall(nodes.literal_block):
+                block["snippet"] = True
+                lines = block.astext().splitlines()
+                if not "".join(lines).strip():
+                    violation("the include selects no lines")
+                if "emphasize-lines" in self.options:
+                    past(
+                        self.options["emphasize-lines"],
+                        len(lines),
+                        "the shown",
+                        violation,
+                    )
+        if name:
             results = env.snippet_results
-            tests = (
-                None
-                if results is None
-                else results.get(path.relative_to(root).as_posix(), [])
+            result.append(
+                verified_line(None if results is None else results.get(name, []))
             )
-            result.append(verified_line(tests))
         return result
 
 
