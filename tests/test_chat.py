@@ -5,6 +5,7 @@ import socket
 from contextlib import ExitStack
 
 import chat
+import responder
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 from support import SNIPPETS, commands, snippet
@@ -79,3 +80,11 @@ def test_real_room_survives_a_vanished_client(serve) -> None:
     room.close()  # Everyone leaves with a close frame, but the ghost.
     assert server.stop() == 0
     assert "Traceback" not in server.output
+
+
+def test_a_bare_static_dir_is_found_from_the_working_directory(
+    tmp_path, monkeypatch
+) -> None:
+    (tmp_path / "static").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert responder.API(static_dir="static").static_dir == tmp_path / "static"

@@ -1,7 +1,9 @@
 """Section 5: text, JSON and binary messages."""
 
 import hashlib
+import json
 
+import pytest
 from formats import api
 from starlette.testclient import TestClient
 
@@ -25,3 +27,10 @@ def test_bytes_route_returns_sha256() -> None:
     with client.websocket_connect("/bytes") as ws:
         ws.send_bytes(data)
         assert ws.receive_bytes() == hashlib.sha256(data).digest()
+
+
+def test_text_that_is_not_json_makes_receive_json_raise() -> None:
+    with pytest.raises(json.JSONDecodeError):
+        with client.websocket_connect("/json") as ws:
+            ws.send_text("not json")
+            ws.receive_json()

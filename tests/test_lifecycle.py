@@ -6,6 +6,7 @@ import socket
 import lifecycle
 import pytest
 import responder
+import uvicorn
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket
 from support import closed_by_app, closed_by_stopping, commands
@@ -82,3 +83,8 @@ def test_a_browser_leaving_the_page_closes_with_1001(serve, browser) -> None:
     page.goto("about:blank")  # Navigating away.
     server.wait_for("INFO:lifecycle:client left with code 1001")
     page.close()
+
+
+def test_uvicorn_pings_every_20_seconds_by_default() -> None:
+    config = uvicorn.Config(lifecycle.api)
+    assert (config.ws_ping_interval, config.ws_ping_timeout) == (20.0, 20.0)
