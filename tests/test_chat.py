@@ -2,19 +2,26 @@
 
 import runpy
 import socket
+from collections.abc import Iterator
 from contextlib import ExitStack
 
 import chat
+import pytest
 import responder
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 from support import SNIPPETS, commands, snippet
 from websockets.sync.client import ClientConnection, connect
 
-client = TestClient(chat.api)
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    """One portal, so one event loop, for all the sessions of a test."""
+    with TestClient(chat.api) as client:
+        yield client
 
 
-def test_every_client_receives_every_message() -> None:
+def test_every_client_receives_every_message(client) -> None:
     with client.websocket_connect("/chat") as alice:
         alice.send_text("alice here")
         assert alice.receive_text() == "alice here"  # Alice is in the room.
@@ -33,7 +40,7 @@ class GoneClient:
         raise WebSocketDisconnect(code=1006)
 
 
-def test_a_gone_client_is_dropped_and_the_rest_still_served() -> None:
+def test_a_gone_client_is_dropped_and_the_rest_still_served(client) -> None:
     gone = GoneClient()
     with client.websocket_connect("/chat") as alice:
         chat.clients.add(gone)  # type: ignore[arg-type]

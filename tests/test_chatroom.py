@@ -1,6 +1,7 @@
 """The resilient chat room, in-process: rooms, limits, bad input, slow members."""
 
 import json
+from collections.abc import Iterator
 
 import chatroom
 import pytest
@@ -8,7 +9,12 @@ import uvicorn
 from starlette.testclient import TestClient
 from support import closed_by_app
 
-client = TestClient(chatroom.api)
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    """One portal, so one event loop, for all the sessions of a test."""
+    with TestClient(chatroom.api) as client:
+        yield client
 
 
 def say(text: str) -> str:
@@ -19,7 +25,7 @@ def heard(text: str) -> dict:
     return {"type": "message", "text": text}
 
 
-def test_members_of_a_room_hear_each_other() -> None:
+def test_members_of_a_room_hear_each_other(client) -> None:
     with client.websocket_connect("/chat/lobby") as ann:
         ann.send_text(say("hi"))
         assert ann.receive_json() == heard("hi")
@@ -30,7 +36,7 @@ def test_members_of_a_room_hear_each_other() -> None:
     assert chatroom.rooms == {}
 
 
-def test_rooms_are_isolated_and_removed_when_empty(caplog) -> None:
+def test_rooms_are_isolated_and_removed_when_empty(client, caplog) -> None:
     caplog.set_level("INFO", "chatroom")
     with (
         client.websocket_connect("/chat/red") as red,
@@ -51,7 +57,9 @@ def test_rooms_are_isolated_and_removed_when_empty(caplog) -> None:
 
 
 @pytest.mark.parametrize("bad", ["not json", "[1, 2]", '"text"', '{"txt": "hi"}'])
-def test_bad_json_gets_an_error_event_and_the_connection_stays(bad: str) -> None:
+def test_bad_json_gets_an_error_event_and_the_connection_stays(
+    client, bad: str
+) -> None:
     with client.websocket_connect("/chat/lobby") as ws:
         ws.send_text(bad)
         assert ws.receive_json() == {"type": "error", "error": "expected JSON"}
@@ -59,27 +67,27 @@ def test_bad_json_gets_an_error_event_and_the_connection_stays(bad: str) -> None
         assert ws.receive_json() == heard("still here")
 
 
-def test_message_over_the_limit_is_closed_with_1009() -> None:
+def test_message_over_the_limit_is_closed_with_1009(client) -> None:
     with client.websocket_connect("/chat/lobby") as ws:
         ws.send_text(say("x" * chatroom.MAX_MESSAGE))
         assert closed_by_app(ws)[0] == 1009
     assert chatroom.rooms == {}
 
 
-def test_message_at_the_limit_is_accepted() -> None:
+def test_message_at_the_limit_is_accepted(client) -> None:
     text = "x" * (chatroom.MAX_MESSAGE - len(say("")))
     with client.websocket_connect("/chat/lobby") as ws:
         ws.send_text(say(text))
         assert ws.receive_json() == heard(text)
 
 
-def test_bytes_on_the_text_protocol_are_closed_with_1003() -> None:
+def test_bytes_on_the_text_protocol_are_closed_with_1003(client) -> None:
     with client.websocket_connect("/chat/lobby") as ws:
         ws.send_bytes(b"\x00\x01")
         assert closed_by_app(ws)[0] == 1003
 
 
-def test_idle_member_is_closed_with_1001(monkeypatch) -> None:
+def test_idle_member_is_closed_with_1001(client, monkeypatch) -> None:
     monkeypatch.setattr(chatroom.api.router, "ws_idle_timeout", 0.05)
     with client.websocket_connect("/chat/lobby") as ws:
         assert closed_by_app(ws)[0] == 1001
@@ -97,7 +105,7 @@ def test_member_too_far_behind_is_stopped_with_1008() -> None:
     assert member.outbox.qsize() == chatroom.OUTBOX_SIZE  # Memory stays bounded.
 
 
-def test_handler_bug_closes_with_1011(monkeypatch) -> None:
+def test_handler_bug_closes_with_1011(client, monkeypatch) -> None:
     def broken(room: str, event: dict) -> None:
         raise ValueError("a bug")
 
@@ -109,7 +117,7 @@ def test_handler_bug_closes_with_1011(monkeypatch) -> None:
     assert chatroom.rooms == {}
 
 
-def test_a_ping_is_answered_to_its_sender_only() -> None:
+def test_a_ping_is_answered_to_its_sender_only(client) -> None:
     with (
         client.websocket_connect("/chat/lobby") as ann,
         client.websocket_connect("/chat/lobby") as ben,
