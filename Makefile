@@ -40,6 +40,7 @@ livehtml: $(STAMP)
 clean:
 	rm -rf build .coverage .coverage.* .pytest_cache
 
-# Mutation check: needs the results of a passing `make doctest`.
+# Mutation check: needs the results of a passing `make doctest`. After adding
+# tests, MUTATE_ARGS=--survivors re-runs only the last run's survivors.
 mutate: $(STAMP)
-	$(BIN)/python tests/mutate.py
+	$(BIN)/python tests/mutate.py $(MUTATE_ARGS)

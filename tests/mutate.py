@@ -131,7 +131,10 @@ def run_one(copy_root: Path, path: Path, mutant: str, tests: list[str]) -> bool:
         target.write_text(path.read_text())
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    """All mutants. With --survivors, only the last run's survivors again; with
+    --files a.py b.py, all mutants of those files, keeping the last run's
+    results for the others."""
     results = ROOT / "build" / "verified.json"
     if not results.exists():
         print("run `make doctest` first: it records which tests verify each snippet")
@@ -145,6 +148,14 @@ def main() -> int:
         tree = ast.parse(path.read_text())
         for index, (node, what) in enumerate(list(mutations(tree))):
             jobs.append((path, node.lineno, what, mutate(tree, index)))
+    previous = json.loads(SCORE.read_text()) if argv else None
+    kept: list[str] = []  # Survivors of the last run that are not re-run.
+    if argv[:1] == ["--survivors"]:  # After adding tests: the killed stay killed.
+        jobs = [job for job in jobs if describe(job) in previous["survivors"]]
+    elif argv[:1] == ["--files"]:
+        jobs = [job for job in jobs if job[0].name in argv[1:]]
+        again = tuple(f"snippets/{name}:" for name in argv[1:])
+        kept = [s for s in previous["survivors"] if not s.startswith(again)]
     with tempfile.TemporaryDirectory() as tmp:
         copies: queue.Queue[Path] = queue.Queue()
         for n in range(WORKERS):  # One copy of the repository per worker.
@@ -165,19 +176,24 @@ def main() -> int:
         with ThreadPoolExecutor(WORKERS) as pool:
             killed = list(pool.map(work, jobs))
     print()
-    survivors = [
-        f"snippets/{path.name}:{line}: {what}"
-        for (path, line, what, _), dead in zip(jobs, killed, strict=True)
-        if not dead
+    survivors = kept + [
+        describe(job) for job, dead in zip(jobs, killed, strict=True) if not dead
     ]
     for survivor in survivors:
         print("survived:", survivor)
     total, dead = len(jobs), sum(killed)
+    if previous:
+        total, dead = previous["total"], previous["total"] - len(survivors)
     print(f"{dead} of {total} mutants killed ({dead / total:.0%})")
     score = {"killed": dead, "total": total, "survivors": survivors}
     SCORE.write_text(json.dumps(score, indent=1) + "\n")
     return 0
 
 
+def describe(job: tuple[Path, int, str, str]) -> str:
+    path, line, what, _ = job
+    return f"snippets/{path.name}:{line}: {what}"
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
