@@ -4,7 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SPHINXOPTS ?= -W --keep-going -n
+SPHINXOPTS ?= -W -n
+# `make livehtml PORT=8001 HOST=0.0.0.0 SPHINXOPTS="-W -n -j auto"`
+PORT ?= 8000
+HOST ?= 127.0.0.1
 # -M must come first; the configuration is the root's conf.py.
 sphinx = $(BIN)/sphinx-build -M $(1) docs/source build -c . $(SPHINXOPTS)
 
@@ -20,10 +23,9 @@ $(STAMP): pyproject.toml
 html: $(STAMP)
 	$(call sphinx,html)
 
-# Sphinx's doctest builder, then the pytest suite under coverage (subprocesses
-# included), then lint: any failure fails the target.
+# The pytest suite under coverage (subprocesses included; .pycon sessions run
+# as doctests), then lint: any failure fails the target.
 doctest: $(STAMP)
-	$(call sphinx,doctest)
 	rm -f .coverage .coverage.*
 	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	$(BIN)/coverage combine --quiet
@@ -35,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 livehtml: $(STAMP)
-	$(BIN)/sphinx-autobuild -c . docs/source build/html --watch snippets --watch docs/_ext --watch conf.py
+	$(BIN)/sphinx-autobuild docs/source build/html -c . -d build/doctrees $(SPHINXOPTS) --port $(PORT) --host $(HOST) --watch snippets --watch docs/_ext --watch conf.py
 
 clean:
 	rm -rf build .coverage .coverage.* .pytest_cache

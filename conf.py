@@ -14,7 +14,6 @@ copyright = "2026, " + author
 extensions = [
     "myst_parser",
     "sphinx_copybutton",
-    "sphinx.ext.doctest",
     "snippet_contract",  # docs/_ext: no inline code, no orphan, no empty include
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -44,8 +43,9 @@ if MUTATION.exists():
 else:
     myst_substitutions["mutation_score"] = "not measured yet"
 
-# Copy only what the reader types: the command after "$ ", never the output.
-copybutton_prompt_text = r"\$ "
+# Copy only what the reader types: the command after "$ " in a console
+# session, the code after ">>> " or "... " in a Python one; never the output.
+copybutton_prompt_text = r"\$ |>>> |\.\.\. "
 copybutton_prompt_is_regexp = True
 copybutton_only_copy_prompt_lines = True
 
