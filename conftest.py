@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import coverage
 import pytest
-from support import IN_CI, RESULTS, SNIPPETS, Server, current, used
+from support import IN_CI, RESULTS, SNIPPETS, Server, current, used, write_results
 
 
 @pytest.hookimpl(wrapper=True)
@@ -46,10 +45,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 used[path.relative_to(SNIPPETS).as_posix()].update(
                     c for c in contexts if c
                 )
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(
-        json.dumps({k: sorted(v) for k, v in sorted(used.items())}, indent=1)
-    )
+    write_results(RESULTS, used)
 
 
 @pytest.fixture

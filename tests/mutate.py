@@ -167,7 +167,12 @@ def main(argv: list[str]) -> int:
             path, _, _, mutant = job
             copy_root = copies.get()
             try:
-                noticed = run_one(copy_root, path, mutant, verified.get(path.name, []))
+                noticed = run_one(
+                    copy_root,
+                    path,
+                    mutant,
+                    verified.get(path.name, {}).get("tests", []),
+                )
             finally:
                 copies.put(copy_root)
             print("." if noticed else "S", end="", flush=True)

@@ -5,6 +5,8 @@ test used which snippet is one record."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shlex
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import threading
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pytest
@@ -30,6 +33,33 @@ RESULTS = ROOT / "build" / "verified.json"  # Read by docs/_ext/snippet_contract
 # the others through the helpers below and the `verifies` marker.
 used: defaultdict[str, set[str]] = defaultdict(set)
 current = {"test": ""}  # The node id of the running test.
+
+
+def digests(root: Path = SNIPPETS) -> dict[str, str]:
+    """The sha256 of each file in root, by its path relative to root."""
+    return {
+        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in root.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+
+
+SEEN = digests()  # Taken on import, before any test: the content the tests saw.
+
+
+def write_results(
+    path: Path, used: Mapping[str, Iterable[str]], seen: Mapping[str, str] = SEEN
+) -> None:
+    """Write which tests used each snippet, and the hash of the content they
+    used: {"echo.py": {"sha256": "...", "tests": [...]}}. The site says
+    "Verified by" only while a file still has that hash."""
+    results = {
+        name: {"sha256": seen[name], "tests": sorted(used[name])}
+        for name in sorted(used)
+        if name in seen
+    }
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(results, indent=1), encoding="utf-8")
 
 
 def snippet(name: str) -> str:

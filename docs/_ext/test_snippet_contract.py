@@ -489,3 +489,32 @@ def test_livehtml_takes_port_host_and_the_html_options() -> None:
     assert live[live.index("--port") + 1] == "8123"
     assert live[live.index("--host") + 1] == "0.0.0.0"
     assert live[live.index("-j") + 1] == "2"
+
+
+def test_results_written_by_the_suite_key_each_file_by_its_content(tmp_path) -> None:
+    """tests/support.py writes what the extension reads: the hash taken before
+    the tests ran, so an edit during the run shows as a change."""
+    from support import digests, write_results
+
+    root = site(tmp_path, **{"snippets/static/page.html": "<p>1</p>\n"})
+    seen = digests(root / "snippets")
+    (root / "snippets/static/page.html").write_text("<p>2</p>\n")  # Mid-run.
+    used = {"greet.py": {"tests/t.py::b", "tests/t.py::a"}, "static/page.html": {"x"}}
+    write_results(root / "build/verified.json", used | {"gone.py": {"y"}}, seen)
+    results = snippet_contract.load_results(root / "build/verified.json")
+    assert results == {
+        "greet.py": {
+            "sha256": seen["greet.py"],
+            "tests": ["tests/t.py::a", "tests/t.py::b"],
+        },
+        "static/page.html": {"sha256": seen["static/page.html"], "tests": ["x"]},
+    }
+    said = {
+        name: snippet_contract.status(results, name, root / "snippets" / name)[0]
+        for name in results
+    }
+    assert said == {
+        "greet.py": "Verified by 2 tests",
+        "static/page.html": "Changed since it was last verified: "
+        "run make doctest again.",
+    }
