@@ -1,0 +1,164 @@
+"""The resilient room's limits, against `python snippets/chatroom.py` itself."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import chatroom
+from support import TIMEOUT, Server, commands, handshake, read_frame, send_frame
+from websockets.sync.client import ClientConnection, connect
+
+TEXT = 0x1  # The WebSocket opcode of a text frame.
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # Any 16 bytes, base64: RFC 6455's sample.
+
+
+def say(text: str) -> str:
+    """A message as a browser's JSON.stringify sends it: "😀" as is."""
+    return json.dumps({"text": text}, ensure_ascii=False)
+
+
+def largest(tag: str) -> str:
+    """The text of the largest message allowed, in 4-byte characters."""
+    return tag + " " + "😀" * (chatroom.MAX_MESSAGE - len(say(tag + " ")))
+
+
+def knock(
+    server: Server, path: str, source: str = "127.0.0.1", receive_buffer: int = 0
+) -> tuple[socket.socket, str]:
+    """A bare socket from source after a handshake, and the response head."""
+    sock = socket.socket()
+    if receive_buffer:  # Before connecting, so the window starts small.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.bind((source, 0))  # All of 127.0.0.0/8 is this machine, on Linux.
+    sock.connect(("127.0.0.1", server.port))
+    sock.settimeout(TIMEOUT)
+    head = handshake(
+        sock,
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n",
+    )
+    return sock, head.split("\r\n")[0]
+
+
+def member(server: Server, path: str, source: str) -> ClientConnection:
+    """A websockets client from source, buffering whatever it is sent."""
+    sock = socket.create_connection(("127.0.0.1", server.port), TIMEOUT, (source, 0))
+    return connect(f"{server.ws_url}{path}", sock=sock, max_size=None, max_queue=None)
+
+
+def status(server: Server, field: str) -> int:
+    """A memory figure of the server process, in bytes, from /proc."""
+    path = Path(f"/proc/{server.process.pid}/status")
+    for line in path.read_text(encoding="ascii").splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024  # The kernel counts in kB.
+    raise AssertionError(f"no {field} in {path}")
+
+
+@contextmanager
+def speakers(server: Server, room: str, count: int) -> Iterator[list[ClientConnection]]:
+    """count members of room, one per loopback address, so no cap stops them."""
+    with ExitStack() as stack:
+        yield [
+            stack.enter_context(member(server, f"/chat/{room}", f"127.0.3.{n}"))
+            for n in range(1, count + 1)
+        ]
+
+
+def test_room_names_are_checked_before_accept(serve) -> None:
+    server = serve(commands("chatroom.console")[0])
+    for room in ["a" * 33, "a%0Ab", "a%00b", "%1B%5B31m", "Main", "caf%C3%A9"]:
+        sock, status_line = knock(server, f"/chat/{room}")
+        sock.close()
+        assert status_line == "HTTP/1.1 403 Forbidden", room
+    sock, status_line = knock(server, "/chat/" + "a" * 32)
+    assert status_line == "HTTP/1.1 101 Switching Protocols"
+    server.wait_for("room 'a{32}' opened")
+    sock.close()
+    assert re.findall("room (.*) opened", server.output) == ["'" + "a" * 32 + "'"]
+
+
+def test_connections_are_capped_per_address(serve) -> None:
+    server = serve(commands("chatroom.console")[0])
+    with ExitStack() as stack:
+        for _ in range(chatroom.MAX_PER_ADDRESS):
+            sock, status_line = knock(server, "/chat/main")
+            stack.callback(sock.close)
+            assert status_line == "HTTP/1.1 101 Switching Protocols"
+        sock, status_line = knock(server, "/chat/main")
+        sock.close()
+        assert status_line == "HTTP/1.1 403 Forbidden"  # One too many from here...
+        sock, status_line = knock(server, "/chat/main", source="127.0.0.2")
+        sock.close()
+        assert status_line == "HTTP/1.1 101 Switching Protocols"  # ...not from there.
+
+
+def test_connections_are_capped_in_all(serve) -> None:
+    server = serve(commands("chatroom.console")[0])
+    per = chatroom.MAX_PER_ADDRESS
+    with ExitStack() as stack:
+        for n in range(chatroom.MAX_CONNECTIONS):
+            sock, status_line = knock(server, "/chat/main", f"127.0.1.{n // per + 1}")
+            stack.callback(sock.close)
+            assert status_line == "HTTP/1.1 101 Switching Protocols"
+        sock, status_line = knock(server, "/chat/main", source="127.0.2.1")
+        sock.close()
+        assert status_line == "HTTP/1.1 403 Forbidden"  # A new address, yet refused.
+
+
+def test_a_flood_neither_evicts_a_member_nor_reaches_it_in_full(serve) -> None:
+    server = serve(commands("chatroom.console")[0])
+    with member(server, "/chat/main", "127.0.0.1") as ann:
+        flood, _ = knock(server, "/chat/main", source="127.0.0.2")
+        started = time.monotonic()
+        for n in range(2000):  # As fast as the socket takes them.
+            send_frame(flood, TEXT, say(f"flood {n}").encode())
+        replies = [json.loads(read_frame(flood)[1]) for _ in range(2000)]
+        elapsed = time.monotonic() - started
+        flood.close()
+        relayed = [r["text"] for r in replies if r["type"] == "message"]
+        dropped = [r for r in replies if r["type"] == "error"]
+        assert dropped and all(
+            r["error"] == "too fast: message dropped" for r in dropped
+        )
+        assert (
+            chatroom.BURST <= len(relayed) <= chatroom.BURST + chatroom.RATE * elapsed
+        )
+        ann.send(say("ann is still here"))
+        heard = []
+        while not heard or heard[-1] != "ann is still here":
+            heard.append(json.loads(ann.recv(timeout=TIMEOUT))["text"])
+        assert heard == [*relayed, "ann is still here"]  # Only what was relayed.
+    assert "1008" not in server.output  # Nobody was evicted.
+
+
+def test_stalled_members_under_an_emoji_flood_stay_within_the_bound(serve) -> None:
+    server = serve(commands("chatroom.console")[0])
+    stalled = [
+        knock(server, "/chat/main", f"127.0.4.{n}", receive_buffer=4096)[0]
+        for n in range(1, 6)
+    ]
+    with speakers(server, "main", 12) as people:
+        people[0].send(say("warm-up"))
+        for person in people:
+            assert json.loads(person.recv(timeout=TIMEOUT))["text"] == "warm-up"
+        before = status(server, "VmRSS")
+        for n, person in enumerate(people):  # A full burst each: 4.7 MB.
+            for k in range(chatroom.BURST):
+                person.send(say(largest(f"{n}.{k}")))
+        for _ in stalled:
+            server.wait_for(r"closing a member of 'main' with 1008$")
+        peak = status(server, "VmHWM")  # The most the process ever held.
+    for sock in stalled:
+        sock.close()
+    members = len(stalled) + len(people)
+    per_member = chatroom.OUTBOX_BYTES + 64 * 1024 + 2 * chatroom.MAX_FRAME
+    slack = 16 * 1024 * 1024  # Python's allocator, buffers, coverage's data.
+    assert peak - before < members * per_member + slack
