@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from types import SimpleNamespace
@@ -136,6 +137,8 @@ def test_a_broadcast_is_encoded_once_and_unescaped(client) -> None:
         assert ann_text == '{"type": "message", "text": "😀"}'  # Not "\\ud83d…".
         assert ann_size == ben_size == len(ann_text.encode())
         assert ann.receive_json() == ben.receive_json() == heard("😀")
+    assert len("😀".encode()) == 4
+    assert json.dumps("😀") == '"\\ud83d\\ude00"'  # What ensure_ascii=True makes.
 
 
 class Wakeups(asyncio.Event):
@@ -276,6 +279,23 @@ def test_connections_are_capped_per_address_and_in_all(client, monkeypatch) -> N
     assert chatroom.connections == {}  # Every one is forgotten when it ends.
 
 
+def test_a_close_frame_that_cannot_get_through_is_given_up(monkeypatch) -> None:
+    class Stuck:
+        async def close(self, code: int) -> None:
+            await asyncio.Event().wait()  # Never: its buffers stay full.
+
+    monkeypatch.setattr(chatroom, "CLOSE_TIMEOUT", 0.01)
+    member = chatroom.Member(Stuck())  # type: ignore[arg-type]
+    member.stop(1008)
+    asyncio.run(chatroom.close(member))  # Returns, after CLOSE_TIMEOUT.
+
+
+def test_json_nested_past_the_recursion_limit_raises() -> None:
+    assert sys.getrecursionlimit() == 1000  # Python's default.
+    with pytest.raises(RecursionError):
+        json.loads("[" * 1000)
+
+
 def test_a_member_gone_during_its_close_is_one_quiet_line(caplog) -> None:
     class Gone:
         async def close(self, code: int) -> None:
@@ -298,6 +318,7 @@ def test_handler_bug_closes_with_1011(client, monkeypatch) -> None:
             ws.send_text(say("boom"))
             assert closed_by_app(ws)[0] == 1011
     assert chatroom.rooms == {}
+    assert chatroom.connections == {}  # Its place is given back, too.
 
 
 def test_a_ping_is_answered_to_its_sender_only(client) -> None:

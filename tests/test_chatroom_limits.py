@@ -15,7 +15,11 @@ from support import TIMEOUT, Server, commands, handshake, read_frame, send_frame
 from websockets.sync.client import ClientConnection, connect
 
 TEXT = 0x1  # The WebSocket opcode of a text frame.
-KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # Any 16 bytes, base64: RFC 6455's sample.
+HANDSHAKE = (  # The key is any 16 bytes, base64: this one is RFC 6455's sample.
+    "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    "Sec-WebSocket-Version: 13\r\n\r\n"
+)
 
 
 def say(text: str) -> str:
@@ -38,12 +42,7 @@ def knock(
     sock.bind((source, 0))  # All of 127.0.0.0/8 is this machine, on Linux.
     sock.connect(("127.0.0.1", server.port))
     sock.settimeout(TIMEOUT)
-    head = handshake(
-        sock,
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n",
-    )
+    head = handshake(sock, HANDSHAKE.format(path=path))
     return sock, head.split("\r\n")[0]
 
 
@@ -98,6 +97,20 @@ def test_connections_are_capped_per_address(serve) -> None:
         sock, status_line = knock(server, "/chat/main", source="127.0.0.2")
         sock.close()
         assert status_line == "HTTP/1.1 101 Switching Protocols"  # ...not from there.
+
+
+def test_a_crowd_of_handshakes_cannot_slip_past_the_cap(serve) -> None:
+    server = serve(commands("chatroom.console")[0])
+    crowd = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(30)]
+    with ExitStack() as stack:
+        for sock in crowd:
+            stack.callback(sock.close)
+            sock.settimeout(TIMEOUT)
+            # All the requests first, then all the answers.
+            sock.sendall(HANDSHAKE.format(path="/chat/main").encode())
+        answers = [handshake(sock, "").split("\r\n")[0] for sock in crowd]
+    assert answers.count("HTTP/1.1 101 Switching Protocols") == chatroom.MAX_PER_ADDRESS
+    assert answers.count("HTTP/1.1 403 Forbidden") == 30 - chatroom.MAX_PER_ADDRESS
 
 
 def test_connections_are_capped_in_all(serve) -> None:
@@ -162,3 +175,11 @@ def test_stalled_members_under_an_emoji_flood_stay_within_the_bound(serve) -> No
     per_member = chatroom.OUTBOX_BYTES + 64 * 1024 + 2 * chatroom.MAX_FRAME
     slack = 16 * 1024 * 1024  # Python's allocator, buffers, coverage's data.
     assert peak - before < members * per_member + slack
+
+
+def test_the_pages_figures_are_the_measured_ones() -> None:
+    from measure_chatroom import RESULTS, figures
+
+    results = json.loads(RESULTS.read_text(encoding="utf-8"))
+    assert results["figures"] == figures(results)  # Not edited by hand.
+    assert results["idle"]["connections"] == chatroom.MAX_CONNECTIONS

@@ -166,3 +166,12 @@ def test_without_port_it_serves_on_localhost_5042(monkeypatch, name: str) -> Non
     )
     runpy.run_path(str(SNIPPETS / name), run_name="__main__")
     assert (served["host"], served["port"]) == ("127.0.0.1", 5042)
+
+
+def test_uvicorn_refuses_frames_over_max_frame(monkeypatch) -> None:
+    served = {}
+    monkeypatch.setattr(
+        uvicorn.Server, "run", lambda self: served.update(vars(self.config))
+    )
+    runpy.run_path(str(SNIPPETS / "chatroom.py"), run_name="__main__")
+    assert served["ws_max_size"] == chatroom.MAX_FRAME == 4 * MAX_MESSAGE
