@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -277,6 +278,20 @@ def test_connections_are_capped_per_address_and_in_all(client, monkeypatch) -> N
         stack.enter_context(client.websocket_connect("/chat/other"))
         assert refused_by_app(client, "/chat/lobby") == 1008
     assert chatroom.connections == {}  # Every one is forgotten when it ends.
+
+
+def test_asyncio_buffers_64_kib_for_a_connection_before_it_pauses() -> None:
+    async def limits() -> tuple[int, int]:
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            loop = asyncio.get_running_loop()
+            transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
+            try:
+                return transport.get_write_buffer_limits()
+            finally:
+                transport.close()
+
+    assert asyncio.run(limits()) == (16 * 1024, 64 * 1024)  # (low, high)
 
 
 def test_a_close_frame_that_cannot_get_through_is_given_up(monkeypatch) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -61,14 +62,56 @@ def status(server: Server, field: str) -> int:
     raise AssertionError(f"no {field} in {path}")
 
 
+# Members that each send a full burst of the largest messages: together, far
+# more than a member that never reads can absorb in the kernel's buffers and
+# its outbox, so such a member is sure to be closed with 1008.
+SPEAKERS = 16
+WINDOW = 4  # Messages a speaker may be ahead of the slowest member who reads.
+
+
 @contextmanager
-def speakers(server: Server, room: str, count: int) -> Iterator[list[ClientConnection]]:
-    """count members of room, one per loopback address, so no cap stops them."""
+def speakers(server: Server, room: str) -> Iterator[list[ClientConnection]]:
+    """SPEAKERS members of room, from addresses of their own: no cap stops them."""
     with ExitStack() as stack:
         yield [
             stack.enter_context(member(server, f"/chat/{room}", f"127.0.3.{n}"))
-            for n in range(1, count + 1)
+            for n in range(1, SPEAKERS + 1)
         ]
+
+
+def converse(people: list[ClientConnection]) -> tuple[list[str], list[list[str]]]:
+    """Each says a burst of the largest messages, in turns; the tags of all
+    that was said, and of what each heard, in order.
+
+    A speaker waits until every member who reads is at most WINDOW messages
+    behind: the room is loud, but no reader falls behind by much.
+    """
+    said = [f"{n}.{k:02}" for k in range(chatroom.BURST) for n in range(len(people))]
+    heard: list[list[str]] = [[] for _ in people]
+    changed = threading.Condition()
+
+    def listen(ws: ClientConnection, into: list[str]) -> None:
+        for _ in said:
+            tag = json.loads(ws.recv(timeout=TIMEOUT))["text"].split()[0]
+            with changed:
+                into.append(tag)
+                changed.notify_all()
+
+    threads = [
+        threading.Thread(target=listen, args=pair, daemon=True)
+        for pair in zip(people, heard, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for n, tag in enumerate(said):
+        with changed:
+            assert changed.wait_for(
+                lambda n=n: min(map(len, heard)) >= n - WINDOW, TIMEOUT
+            ), "a member who reads fell behind"
+        people[int(tag.split(".")[0])].send(say(largest(tag)))
+    for thread in threads:
+        thread.join(TIMEOUT)
+    return said, heard
 
 
 def test_room_names_are_checked_before_accept(serve) -> None:
@@ -158,20 +201,20 @@ def test_stalled_members_under_an_emoji_flood_stay_within_the_bound(serve) -> No
         knock(server, "/chat/main", f"127.0.4.{n}", receive_buffer=4096)[0]
         for n in range(1, 6)
     ]
-    with speakers(server, "main", 12) as people:
+    with speakers(server, "main") as people:
         people[0].send(say("warm-up"))
         for person in people:
             assert json.loads(person.recv(timeout=TIMEOUT))["text"] == "warm-up"
         before = status(server, "VmRSS")
-        for n, person in enumerate(people):  # A full burst each: 4.7 MB.
-            for k in range(chatroom.BURST):
-                person.send(say(largest(f"{n}.{k}")))
+        converse(people)
         for _ in stalled:
             server.wait_for(r"closing a member of 'main' with 1008$")
         peak = status(server, "VmHWM")  # The most the process ever held.
     for sock in stalled:
         sock.close()
+    assert server.output.count("with 1008") == len(stalled)  # And only they.
     members = len(stalled) + len(people)
+    # The outbox, asyncio's write buffer, a frame on its way in and one out.
     per_member = chatroom.OUTBOX_BYTES + 64 * 1024 + 2 * chatroom.MAX_FRAME
     slack = 16 * 1024 * 1024  # Python's allocator, buffers, coverage's data.
     assert peak - before < members * per_member + slack
