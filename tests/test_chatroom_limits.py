@@ -33,24 +33,37 @@ def largest(tag: str) -> str:
     return tag + " " + "😀" * (chatroom.MAX_MESSAGE - len(say(tag + " ")))
 
 
+def dial(server: Server, source: str, receive_buffer: int = 0) -> socket.socket:
+    """A TCP connection to server from source, any address in 127.0.0.0/8."""
+    sock = socket.socket()
+    # Closed, it lingers in TIME_WAIT on its port; SO_REUSEADDR lets a server
+    # started later by another test still listen on that port.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if receive_buffer:  # Before connecting, so the window starts small.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.bind((source, 0))
+    sock.connect(("127.0.0.1", server.port))
+    sock.settimeout(TIMEOUT)
+    return sock
+
+
 def knock(
     server: Server, path: str, source: str = "127.0.0.1", receive_buffer: int = 0
 ) -> tuple[socket.socket, str]:
-    """A bare socket from source after a handshake, and the response head."""
-    sock = socket.socket()
-    if receive_buffer:  # Before connecting, so the window starts small.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
-    sock.bind((source, 0))  # All of 127.0.0.0/8 is this machine, on Linux.
-    sock.connect(("127.0.0.1", server.port))
-    sock.settimeout(TIMEOUT)
+    """A bare socket from source after a handshake, and the response's status."""
+    sock = dial(server, source, receive_buffer)
     head = handshake(sock, HANDSHAKE.format(path=path))
     return sock, head.split("\r\n")[0]
 
 
 def member(server: Server, path: str, source: str) -> ClientConnection:
     """A websockets client from source, buffering whatever it is sent."""
-    sock = socket.create_connection(("127.0.0.1", server.port), TIMEOUT, (source, 0))
-    return connect(f"{server.ws_url}{path}", sock=sock, max_size=None, max_queue=None)
+    return connect(
+        f"{server.ws_url}{path}",
+        sock=dial(server, source),
+        max_size=None,
+        max_queue=None,
+    )
 
 
 def status(server: Server, field: str) -> int:
@@ -144,11 +157,10 @@ def test_connections_are_capped_per_address(serve) -> None:
 
 def test_a_crowd_of_handshakes_cannot_slip_past_the_cap(serve) -> None:
     server = serve(commands("chatroom.console")[0])
-    crowd = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(30)]
+    crowd = [dial(server, "127.0.0.1") for _ in range(30)]
     with ExitStack() as stack:
         for sock in crowd:
             stack.callback(sock.close)
-            sock.settimeout(TIMEOUT)
             # All the requests first, then all the answers.
             sock.sendall(HANDSHAKE.format(path="/chat/main").encode())
         answers = [handshake(sock, "").split("\r\n")[0] for sock in crowd]
