@@ -11,7 +11,7 @@ HOST ?= 127.0.0.1
 # -M must come first; the configuration is the root's conf.py.
 sphinx = $(BIN)/sphinx-build -M $(1) docs/source build -c . $(SPHINXOPTS)
 
-.PHONY: html doctest livehtml lint clean mutate
+.PHONY: html doctest livehtml lint clean mutate measure
 
 # Rebuilt whenever pyproject.toml is newer than the last install.
 $(STAMP): pyproject.toml
@@ -46,3 +46,8 @@ clean:
 # tests, MUTATE_ARGS=--survivors re-runs only the last run's survivors.
 mutate: $(STAMP)
 	$(BIN)/python tests/mutate.py $(MUTATE_ARGS)
+
+# The resilient room's measured costs, written to docs/resilient.json and
+# shown on its page. Run it on a quiet machine; the page names the machine.
+measure: $(STAMP)
+	$(BIN)/python tests/measure_chatroom.py

@@ -43,6 +43,13 @@ if MUTATION.exists():
 else:
     myst_substitutions["mutation_score"] = "not measured yet"
 
+# The last `make measure` result for the resilient room: docs/resilient.json.
+RESILIENT = Path(__file__).parent / "docs" / "resilient.json"
+rst_epilog += "".join(
+    f".. |{name}| replace:: {figure}\n"
+    for name, figure in json.loads(RESILIENT.read_text())["figures"].items()
+)
+
 # Copy only what the reader types: the command after "$ " in a console
 # session, the code after ">>> " or "... " in a Python one; never the output.
 copybutton_prompt_text = r"\$ |>>> |\.\.\. "

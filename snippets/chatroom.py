@@ -5,18 +5,31 @@ import contextlib
 import json
 import logging
 import os
+import re
 import socket
+import time
+from collections import Counter, deque
+from collections.abc import Iterator
 
 import responder
 import uvicorn
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-MAX_MESSAGE = 100_000  # Characters in one message; more is closed with 1009.
-OUTBOX_SIZE = 100  # Messages a member may fall behind before it is dropped.
+MAX_MESSAGE = 10_000  # Characters in one message; more is closed with 1009.
+MAX_FRAME = 4 * MAX_MESSAGE  # Bytes: UTF-8 takes up to 4 for a character.
+OUTBOX_BYTES = 512 * 1024  # UTF-8 a member may fall behind by; then 1008.
+RATE, BURST = 5, 10  # Messages one connection may send a second, and at once.
+MAX_CONNECTIONS = 500  # Open at once, in all: keep it well under `ulimit -n`.
+MAX_PER_ADDRESS = 20  # Open at once from one client address.
+ROOM_NAME = re.compile(r"[a-z0-9-]{1,32}")  # Any other name is refused.
 CLOSE_TIMEOUT = 5  # Seconds to wait for a close frame to get through.
 
 log = logging.getLogger("chatroom")
 api = responder.API(ws_idle_timeout=300)  # Silent for 5 minutes: closed, 1001.
+
+PONG = json.dumps({"type": "pong"})
+BAD_INPUT = json.dumps({"type": "error", "error": "expected JSON"})
+TOO_FAST = json.dumps({"type": "error", "error": "too fast: message dropped"})
 
 
 class Member:
@@ -24,25 +37,47 @@ class Member:
 
     def __init__(self, ws: WebSocket) -> None:
         self.ws = ws
-        self.outbox: asyncio.Queue[str] = asyncio.Queue(OUTBOX_SIZE)
+        self.outbox: deque[tuple[str, int]] = deque()  # Texts, with their bytes.
+        self.queued = 0  # UTF-8 bytes in the outbox: at most OUTBOX_BYTES.
+        self.ready = asyncio.Event()  # Set when there is something to send.
+        self.tokens, self.refilled = float(BURST), time.monotonic()
         self.stopped = asyncio.Event()  # Set when the server ends the connection.
         self.close_code: int | None = None  # None: the client left by itself.
         self.closed = asyncio.Event()  # Set when its handler has finished.
 
-    def deliver(self, text: str) -> None:
+    def deliver(self, text: str, size: int | None = None) -> None:
         """Queue text without waiting; a member too far behind is stopped."""
-        try:
-            self.outbox.put_nowait(text)
-        except asyncio.QueueFull:
+        if size is None:  # broadcast() measures once for all its members.
+            size = len(text.encode())
+        if self.queued + size > OUTBOX_BYTES:
             self.stop(1008)
+            return
+        self.outbox.append((text, size))
+        self.queued += size
+        self.ready.set()
 
     def stop(self, code: int) -> None:
         self.close_code = code
         self.stopped.set()
 
+    def may_send(self) -> bool:
+        """Take a token: they refill at RATE a second, up to BURST of them."""
+        now = time.monotonic()
+        self.tokens = min(BURST, self.tokens + (now - self.refilled) * RATE)
+        self.refilled = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
     async def send_forever(self) -> None:
         while True:
-            await self.ws.send_text(await self.outbox.get())
+            await self.ready.wait()
+            self.ready.clear()
+            while self.outbox:  # Everything queued, in one wake-up.
+                text, size = self.outbox.popleft()
+                await self.ws.send_text(text)
+                self.queued -= size
 
 
 rooms: dict[str, set[Member]] = {}
@@ -62,9 +97,33 @@ def leave(room: str, member: Member) -> None:
 
 
 def broadcast(room: str, event: dict) -> None:
-    text = json.dumps(event)
+    text = json.dumps(event, ensure_ascii=False)  # "😀", not "\ud83d\ude00".
+    size = len(text.encode())  # Encoded once, for every member.
     for member in list(rooms.get(room, ())):  # A copy: members may leave.
-        member.deliver(text)
+        member.deliver(text, size)
+
+
+def parse(text: str) -> dict | None:
+    """A ping, or {"text": ...} with a string; None for anything else."""
+    try:
+        event = json.loads(text)
+    except RecursionError:  # Nested a thousand deep: bad JSON, one log line.
+        log.warning("refused JSON nested too deeply")
+        return None
+    except ValueError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    if event.get("type") == "ping":
+        return event
+    said = event.get("text")
+    if not isinstance(said, str):
+        return None
+    try:
+        said.encode()  # A lone surrogate ("\ud800") is not text.
+    except UnicodeEncodeError:
+        return None
+    return event
 
 
 async def receive_messages(room: str, member: Member) -> None:
@@ -80,23 +139,55 @@ async def receive_messages(room: str, member: Member) -> None:
         if len(text) > MAX_MESSAGE:
             member.stop(1009)  # Message too big.
             return
-        try:
-            event = json.loads(text)
-            if event.get("type") == "ping":  # A heartbeat: answer the sender.
-                member.deliver(json.dumps({"type": "pong"}))
-                continue
-            said = event["text"]
-        except (ValueError, AttributeError, TypeError, KeyError):
-            member.deliver(json.dumps({"type": "error", "error": "expected JSON"}))
-            continue  # One bad message is answered, not fatal.
-        broadcast(room, {"type": "message", "text": str(said)})
-        await asyncio.sleep(0)  # Let the writers run: a burst cannot starve them.
+        if not member.may_send():
+            member.deliver(TOO_FAST)  # Dropped, and the sender is told.
+            continue
+        event = parse(text)
+        if event is None:
+            member.deliver(BAD_INPUT)  # One bad message is answered, not fatal.
+        elif event.get("type") == "ping":  # A heartbeat: answer the sender.
+            member.deliver(PONG)
+        else:
+            broadcast(room, {"type": "message", "text": event["text"]})
+            await asyncio.sleep(0)  # Let the writers run: a burst cannot starve them.
+
+
+connections: Counter[str] = Counter()  # Open connections, by client address.
+
+
+def address(ws: WebSocket) -> str:
+    return ws.client.host if ws.client else ""
+
+
+def refused(ws: WebSocket, room: str) -> bool:
+    """Whether to refuse a handshake: a bad room name, or too many open."""
+    return (
+        not ROOM_NAME.fullmatch(room)
+        or connections.total() >= MAX_CONNECTIONS
+        or connections[address(ws)] >= MAX_PER_ADDRESS
+    )
+
+
+@contextlib.contextmanager
+def counted(counter: Counter[str], key: str) -> Iterator[None]:
+    """Count one more open connection for key while the block runs."""
+    counter[key] += 1
+    try:
+        yield
+    finally:
+        counter[key] -= 1
+        if not counter[key]:
+            del counter[key]  # An address with nothing open is forgotten.
 
 
 @api.route("/chat/{room}", websocket=True)
 async def chatroom(ws: WebSocket, room: str) -> None:
-    await ws.accept()
-    await take_part(room, Member(ws))
+    if refused(ws, room):
+        await ws.close(1008)  # Before accept: the client gets HTTP 403.
+        return
+    with counted(connections, address(ws)):
+        await ws.accept()
+        await take_part(room, Member(ws))
 
 
 async def take_part(room: str, member: Member) -> None:
@@ -128,7 +219,10 @@ async def take_part(room: str, member: Member) -> None:
 async def close(member: Member) -> None:
     """Send the close frame, unless the client has stopped reading for good."""
     with contextlib.suppress(TimeoutError):  # Its buffers stayed full: give up.
-        await asyncio.wait_for(member.ws.close(member.close_code), CLOSE_TIMEOUT)
+        try:
+            await asyncio.wait_for(member.ws.close(member.close_code), CLOSE_TIMEOUT)
+        except WebSocketDisconnect:  # It dropped the connection meanwhile.
+            log.info("a member went away while being closed")
 
 
 class Server(uvicorn.Server):
@@ -146,5 +240,7 @@ class Server(uvicorn.Server):
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
     port = int(os.environ.get("PORT", "5042"))
+    # Frames over MAX_FRAME bytes are refused by uvicorn, from the header alone.
+    config = uvicorn.Config(api, host="127.0.0.1", port=port, ws_max_size=MAX_FRAME)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is how it stops.
-        Server(uvicorn.Config(api, host="127.0.0.1", port=port)).run()
+        Server(config).run()

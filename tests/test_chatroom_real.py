@@ -2,13 +2,15 @@
 
 import json
 import runpy
-import threading
-from contextlib import ExitStack
+import socket
 
+import chatroom
 import pytest
 import uvicorn
+from chatroom import MAX_MESSAGE
 from support import (
     SNIPPETS,
+    TIMEOUT,
     close_code,
     closed_by_stopping,
     commands,
@@ -16,59 +18,33 @@ from support import (
     read_frame,
     send_frame,
 )
+from test_chatroom_limits import TEXT, converse, knock, say, speakers
 from websockets.sync.client import ClientConnection, connect
 
-BIG = "x" * 64 * 1024
-TEXT, BINARY = 0x1, 0x2  # WebSocket frame opcodes.
+BINARY = 0x2  # The WebSocket opcode of a binary frame.
+BAD_INPUT = b'{"type": "error", "error": "expected JSON"}'
 
 
-def say(text: str) -> str:
-    return json.dumps({"text": text})
-
-
-def listen(
-    ws: ClientConnection, count: int, into: list[str], heard: threading.Semaphore
-) -> threading.Thread:
-    """Collect the texts of count messages on a thread of their own."""
-
-    def run() -> None:
-        for _ in range(count):
-            into.append(json.loads(ws.recv(timeout=60))["text"])
-            heard.release()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
+def text(ws: ClientConnection) -> str:
+    """The text of the next message ws hears."""
+    return json.loads(ws.recv(timeout=TIMEOUT))["text"]
 
 
 def test_a_silent_member_no_longer_stops_the_room(serve) -> None:
     server = serve(commands("chatroom.console")[0])
-    url = f"{server.ws_url}/chat/main"
     silent = raw_websocket(server, "/chat/main", receive_buffer=4096)
-    sent = [f"{n:03} {BIG}" for n in range(300)]
-    with ExitStack() as stack:
-        people = [stack.enter_context(connect(url, max_size=None)) for _ in range(3)]
-        heard: list[list[str]] = [[], [], []]
-        window = threading.Semaphore(20)  # Speak, but let the room keep up.
-        threads = [
-            listen(
-                ws,
-                len(sent),
-                into,
-                window if ws is people[0] else threading.Semaphore(),
-            )
-            for ws, into in zip(people, heard, strict=True)
+    with speakers(server, "main") as people:
+        said, heard = converse(people)
+    assert all(h == heard[0] for h in heard)  # Everyone heard it all, alike...
+    assert sorted(heard[0]) == sorted(said)
+    for n in range(len(people)):  # ...each speaker's in the order it spoke.
+        assert [tag for tag in heard[0] if tag.startswith(f"{n}.")] == [
+            tag for tag in said if tag.startswith(f"{n}.")
         ]
-        for text in sent:
-            window.acquire()
-            people[0].send(say(text))
-        for thread in threads:
-            thread.join()
-        assert [len(h) for h in heard] == [len(sent)] * 3
-        assert all(h == sent for h in heard)  # Every message, in order.
-    server.wait_for(r"^INFO:chatroom:closing a member of 'main' with 1008$")
     server.wait_for("room 'main' closed")
     silent.close()
+    assert server.output.count("with 1008") == 1  # The silent one, and only it.
+    assert "INFO:chatroom:closing a member of 'main' with 1008\n" in server.output
 
 
 def test_hostile_clients_leave_the_room_serving(serve) -> None:
@@ -84,31 +60,40 @@ def test_hostile_clients_leave_the_room_serving(serve) -> None:
             expected.append(note)
             for ws, texts in heard.items():
                 while not texts or texts[-1] != note:
-                    texts.append(json.loads(ws.recv(timeout=20))["text"])
-                burst = [text for text in texts if text.startswith("burst ")]
-                assert burst == [f"burst {n}" for n in range(len(burst))]
-                assert [text for text in texts if text not in burst] == expected
+                    texts.append(text(ws))
+                burst = [int(t.split()[1]) for t in texts if t.startswith("burst ")]
+                assert burst == sorted(burst)  # In order, if not all of them.
+                assert [text for text in texts if not text.startswith("burst ")] == (
+                    expected
+                )
 
-        for frame, code in [
-            ((TEXT, say("x" * 200_000).encode()), 1009),  # Oversized text.
-            ((BINARY, bytes(200_000)), 1003),  # Oversized binary.
-            ((TEXT, b'{"text": "\xff\xfe"}'), 1007),  # Invalid UTF-8.
-            ((BINARY, b"hi"), 1003),  # Bytes on a text route.
-        ]:
+        too_big = len(say("")) + chatroom.MAX_FRAME + 1  # Bytes in a frame.
+        for n, (send, code) in enumerate(
+            [
+                (lambda s: send_frame(s, TEXT, say("x" * MAX_MESSAGE).encode()), 1009),
+                (lambda s: send_header(s, TEXT, too_big), 1009),  # No payload at all.
+                (lambda s: send_frame(s, TEXT, b'{"text": "\xff\xfe"}'), 1007),
+                (
+                    lambda s: send_frame(s, BINARY, b"hi"),
+                    1003,
+                ),  # Bytes on a text route.
+            ]
+        ):
             hostile = raw_websocket(server, "/chat/main")
-            send_frame(hostile, *frame)
+            send(hostile)
             assert close_code(hostile) == code
             hostile.close()
-            check(f"after a close with {code}")
+            check(f"after close {n}, with {code}")
+        # The app's 1009 is logged; uvicorn's, from the frame header, is not.
+        assert server.output.count("closing a member of 'main' with 1009") == 1
 
         hostile = raw_websocket(server, "/chat/main")
-        send_frame(hostile, TEXT, b"{not json")  # Invalid JSON: answered.
-        assert read_frame(hostile) == (
-            TEXT,
-            b'{"type": "error", "error": "expected JSON"}',
-        )
+        for bad in [b"{not json", b'{"text": ' + b"[" * 5000, b'{"text": {"a": 1}}']:
+            send_frame(hostile, TEXT, bad)  # Invalid, too deep, not a string:
+            assert read_frame(hostile) == (TEXT, BAD_INPUT)  # each is answered.
         hostile.close()
         check("after invalid JSON")
+        server.wait_for(r"^WARNING:chatroom:refused JSON nested too deeply$")
 
         flood = raw_websocket(server, "/chat/main")  # 10,000 messages, reads none.
         for n in range(10_000):
@@ -116,16 +101,30 @@ def test_hostile_clients_leave_the_room_serving(serve) -> None:
         flood.close()
         check("after a burst")
 
-        dropped = [raw_websocket(server, "/chat/main") for _ in range(200)]
-        for sock in dropped:  # Gone without a close frame, all of them.
-            sock.close()
+        for n in range(200):  # Gone without a close frame, from 10 addresses.
+            knock(server, "/chat/main", f"127.0.5.{n % 10 + 1}")[0].close()
         check("after 200 drops")
+
+        # A member being closed for falling behind drops its TCP connection.
+        stalled = raw_websocket(server, "/chat/stall", receive_buffer=4096)
+        with speakers(server, "stall") as people:
+            converse(people)
+            server.wait_for(r"closing a member of 'stall' with 1008$")
+            stalled.close()  # While the server waits to send it a close frame.
+            server.wait_for(r"^INFO:chatroom:a member went away while being closed$")
+        check("after a drop during a close")
     server.wait_for("room 'main' closed")  # Nobody is left in the registry.
     assert server.stop() == 0
     # The one traceback is uvicorn's own, logged as it rejects invalid UTF-8
     # (1007) before the app sees a thing; nothing else is an error.
     assert server.output.count("Traceback") == server.output.count("ERROR") == 1
     assert "ERROR:    Invalid UTF-8 sequence received from client." in server.output
+
+
+def send_header(sock: socket.socket, opcode: int, length: int) -> None:
+    """Announce a masked frame of length bytes, and send none of them."""
+    sock.sendall(bytes([0x80 | opcode, 0x80 | 127]) + length.to_bytes(8, "big"))
+    sock.sendall(b"\0\0\0\0")  # The mask; the payload never follows.
 
 
 def test_stopping_the_server_tells_clients_1001(serve) -> None:
@@ -159,3 +158,12 @@ def test_without_port_it_serves_on_localhost_5042(monkeypatch, name: str) -> Non
     )
     runpy.run_path(str(SNIPPETS / name), run_name="__main__")
     assert (served["host"], served["port"]) == ("127.0.0.1", 5042)
+
+
+def test_uvicorn_refuses_frames_over_max_frame(monkeypatch) -> None:
+    served = {}
+    monkeypatch.setattr(
+        uvicorn.Server, "run", lambda self: served.update(vars(self.config))
+    )
+    runpy.run_path(str(SNIPPETS / "chatroom.py"), run_name="__main__")
+    assert served["ws_max_size"] == chatroom.MAX_FRAME == 4 * MAX_MESSAGE
