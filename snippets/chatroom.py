@@ -36,6 +36,10 @@ class Member:
         except asyncio.QueueFull:
             self.stop(1008)
 
+    def message(self, text: str) -> dict:
+        """The event that text said by this member becomes."""
+        return {"type": "message", "text": text}
+
     def stop(self, code: int) -> None:
         self.close_code = code
         self.stopped.set()
@@ -89,7 +93,7 @@ async def receive_messages(room: str, member: Member) -> None:
         except (ValueError, AttributeError, TypeError, KeyError):
             member.deliver(json.dumps({"type": "error", "error": "expected JSON"}))
             continue  # One bad message is answered, not fatal.
-        broadcast(room, {"type": "message", "text": str(said)})
+        broadcast(room, member.message(str(said)))
         await asyncio.sleep(0)  # Let the writers run: a burst cannot starve them.
 
 
