@@ -76,7 +76,10 @@ class SignedInMember(Member):
         return {**super().message(text), "from": self.name}  # Set by us only.
 
 
-api = responder.API(static_dir=Path(__file__).parent / "secure", ws_idle_timeout=300)
+# The session is our own signed cookie, so Responder's sessions are off.
+api = responder.API(
+    static_dir=Path(__file__).parent / "secure", ws_idle_timeout=300, sessions=False
+)
 
 
 def from_our_pages(req: responder.Request) -> bool:
