@@ -22,6 +22,12 @@ def chat(serve, **env: str) -> Server:
     return serve(commands("chatroom_secure.console")[0], **env)
 
 
+def stop_the_clock(page: Page) -> None:
+    """From now on, the page's timers run only when the test says."""
+    page.clock.install(time=0)
+    page.clock.pause_at(1_000)  # Installed, the clock would still tick.
+
+
 def sign_in(page: Page, server: Server, name: str = "ann") -> None:
     page.goto(server.http_url + PAGE)
     page.get_by_placeholder("Your name").fill(name)
@@ -66,8 +72,9 @@ OPEN_SOCKET = """url => new Promise(done => {
 def test_page_reconnects_by_itself_after_a_restart(serve, browser) -> None:
     server = chat(serve, CHAT_SECRET=SECRET)
     page = browser.new_page()
-    page.clock.install()  # The page's timers now run when the test says.
+    stop_the_clock(page)
     sign_in(page, server)
+    assert page.evaluate("document.cookie") == ""  # HttpOnly: not for scripts.
     say(page, "before")
     expect(page.locator("#messages li").last).to_have_text("ann: before")
 
@@ -81,17 +88,51 @@ def test_page_reconnects_by_itself_after_a_restart(serve, browser) -> None:
     page.close()
 
 
+def waits(page: Page) -> float:
+    """The wait the page's status announces, in seconds."""
+    status = page.locator("#status")
+    expect(status).to_contain_text("retrying in")
+    return float(status.inner_text().split("retrying in ")[1].removesuffix(" s"))
+
+
+@pytest.mark.verifies("secure/index.html")
+def test_retries_back_off_with_jitter_and_start_over_after_an_open(
+    serve, browser
+) -> None:
+    server = chat(serve, CHAT_SECRET=SECRET)
+    page = browser.new_page()
+    stop_the_clock(page)
+    sign_in(page, server)
+    server.stop()
+    for ceiling in [0.5, 1, 2, 4, 8, 16, 30, 30]:
+        wait = waits(page)
+        assert ceiling / 2 - 0.05 <= wait <= ceiling + 0.05  # Rounded to 0.1 s.
+        page.clock.run_for(int(wait * 1000) + 100)  # The retry fails: no server.
+        expect(page.locator("#status")).not_to_have_text(
+            f"Disconnected; retrying in {wait} s"
+        )
+    server = chat(serve, port=server.port, CHAT_SECRET=SECRET)
+    page.clock.run_for(30_000)
+    expect(page.locator("#status")).to_have_text("Connected")
+    server.stop()
+    assert waits(page) <= 0.5 + 0.05  # Counted from the start again.
+    page.close()
+
+
 @pytest.mark.verifies("secure/index.html")
 def test_heartbeat_notices_a_frozen_server(serve, browser) -> None:
     server = chat(serve)
     page = browser.new_page()
-    page.clock.install()
+    stop_the_clock(page)
     sign_in(page, server)
+    assert not page.evaluate("'ping' in WebSocket.prototype")  # Pages cannot ping.
     os.kill(server.process.pid, signal.SIGSTOP)  # Alive for TCP, deaf for us.
     try:
         # Pings at 10 s and 20 s go unanswered; at 30 s the page gives up on
         # the socket, and its first retry (within 0.5 s) is a new handshake.
-        page.clock.run_for(31_000)
+        page.clock.run_for(29_000)
+        expect(page.locator("#status")).to_have_text("Connected")
+        page.clock.run_for(2_000)
         expect(page.locator("#status")).to_have_text("Connecting…")
     finally:
         os.kill(server.process.pid, signal.SIGCONT)
@@ -136,7 +177,7 @@ def test_a_refused_handshake_without_a_session_stops_the_retries(
 ) -> None:
     server = chat(serve)  # No CHAT_SECRET: a restart invalidates every session.
     page = browser.new_page()
-    page.clock.install()
+    stop_the_clock(page)
     sign_in(page, server)
     server.stop()
     expect(page.locator("#status")).to_contain_text("Disconnected; retrying in")
@@ -246,17 +287,20 @@ def test_other_origins_of_the_site_get_the_cookie_other_sites_do_not(
         context.close()
 
 
-FORM = """<form method="post" enctype="text/plain" action="{action}">
+FORM = """<form method="post" enctype="{enctype}" action="{action}">
 <input name='{{"name":"mallory","x":"' value='"}}'><button>Win a prize</button>
 </form>"""
 
 
-@pytest.mark.parametrize("allowed", [False, True])
+@pytest.mark.parametrize(
+    ("allowed", "enctype"),
+    [(False, "text/plain"), (True, "text/plain"), (True, "application/json")],
+)
 def test_a_form_on_another_site_cannot_sign_anyone_in(
-    serve, browser, allowed: bool
+    serve, browser, allowed: bool, enctype: str
 ) -> None:
     port = free_port()
-    form = FORM.format(action=f"http://127.0.0.1:{port}/login")
+    form = FORM.format(action=f"http://127.0.0.1:{port}/login", enctype=enctype)
     with other_page("127.0.0.2", form) as evil:
         origins = f"http://127.0.0.1:{port} {evil if allowed else ''}"
         chat(serve, port=port, CHAT_ORIGINS=origins)
@@ -269,9 +313,14 @@ def test_a_form_on_another_site_cannot_sign_anyone_in(
         assert response is not None
         # Refused by the Origin check; or, with Origin allowed, by Content-Type.
         assert response.status == (415 if allowed else 403)
-        assert json.loads(response.request.post_data or "") == {
-            "name": "mallory",
-            "x": "=",
-        }
+        sent_type = response.request.headers["content-type"]
+        if enctype == "text/plain":  # A body that parses as JSON,
+            assert sent_type == "text/plain"
+            assert json.loads(response.request.post_data or "") == {
+                "name": "mallory",
+                "x": "=",
+            }
+        else:  # but never the JSON type: forms know no such enctype.
+            assert sent_type == "application/x-www-form-urlencoded"
         assert context.cookies() == []
         context.close()

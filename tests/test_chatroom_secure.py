@@ -3,10 +3,13 @@
 import contextlib
 import json
 from collections.abc import Iterator
+from importlib import metadata
 
 import chatroom
 import chatroom_secure
 import pytest
+import responder
+from starlette.responses import Response
 from starlette.testclient import TestClient
 from support import closed_by_app, refused_by_app
 
@@ -248,3 +251,25 @@ def test_a_weak_chat_secret_stops_the_server_saying_how_to_make_one(setting) -> 
 def test_chat_secret_holds_keys_newest_first() -> None:
     new, old = "ab" * 32, "cd" * 40
     assert chatroom_secure.signing_keys(f"{new} {old}") == [new, old]
+
+
+def test_responders_set_cookie_defaults_to_httponly_and_samesite_lax() -> None:
+    api = responder.API(sessions=False)
+
+    @api.route("/")
+    def plain(req: responder.Request, resp: responder.Response) -> None:
+        resp.set_cookie("plain", "1")
+
+    flags = TestClient(api).get("/").headers["set-cookie"].split("; ")[1:]
+    assert sorted(flags) == ["HttpOnly", "Path=/", "SameSite=lax"]
+
+
+def test_starlettes_set_cookie_defaults_lack_httponly() -> None:
+    response = Response()
+    response.set_cookie("plain", "1")
+    flags = response.headers["set-cookie"].split("; ")[1:]
+    assert sorted(flags) == ["Path=/", "SameSite=lax"]
+
+
+def test_itsdangerous_comes_with_responder() -> None:
+    assert "itsdangerous" in metadata.requires("responder")

@@ -1,5 +1,6 @@
 """The secure rooms over a real server, as a Python client sees them."""
 
+import contextlib
 import json
 import os
 import subprocess
@@ -56,6 +57,10 @@ def test_handshake_refusals_are_http_403(serve) -> None:
         }
     server.wait_for("INFO:chatroom:room 'main' closed")  # Its log is on, too.
     server.wait_for(r"^INFO:chatroom:refused: no valid session$")
+    with pytest.raises(InvalidStatus):
+        with connect(f"{server.ws_url}/chat/main?token=in-the-log"):
+            pass  # Never reached: no session.
+    server.wait_for(r'"WebSocket /chat/main\?token=in-the-log" 403')
     server.wait_for(r"^INFO:chatroom:refused: origin 'http://evil.example' is not")
 
 
@@ -134,3 +139,14 @@ def session_of(server: Server, cookie: dict[str, str]) -> int:
     except urllib.error.HTTPError as error:
         error.close()
         return error.code
+
+
+def test_a_name_with_max_sockets_open_gets_403_for_one_more(serve) -> None:
+    server = serve(commands("chatroom_secure.console")[0])
+    cookie = login(server)
+    url = f"{server.ws_url}/chat/main"
+    with contextlib.ExitStack() as stack:
+        for _ in range(5):  # MAX_SOCKETS
+            stack.enter_context(connect(url, additional_headers=cookie))
+        assert refused_status(server, additional_headers=cookie) == 403
+    server.wait_for(r"^INFO:chatroom:refused: 'ann' has 5 sockets open$")
