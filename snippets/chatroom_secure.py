@@ -76,12 +76,6 @@ class SignedInMember(Member):
         return {**super().message(text), "from": self.name}  # Set by us only.
 
 
-# The session is our own signed cookie, so Responder's sessions are off.
-api = responder.API(
-    static_dir=Path(__file__).parent / "secure", ws_idle_timeout=300, sessions=False
-)
-
-
 def from_our_pages(req: responder.Request) -> bool:
     """No Origin: not sent by a browser page. Otherwise, one of ours."""
     origin = req.headers.get("origin")
@@ -95,9 +89,15 @@ def set_session(req: responder.Request, resp: responder.Response, value: str) ->
         value,
         max_age=SESSION_SECONDS if value else 0,
         httponly=True,  # Page scripts cannot read it.
-        samesite="lax",  # Other sites' pages and forms do not send it.
+        samesite="lax",  # Not sent with handshakes other sites' pages start.
         secure=req.url.scheme == "https",  # Over HTTPS, never sent in clear.
     )
+
+
+# The session is our own signed cookie, so Responder's sessions are off.
+api = responder.API(
+    static_dir=Path(__file__).parent / "secure", ws_idle_timeout=300, sessions=False
+)
 
 
 @api.route("/login", methods=["POST"])

@@ -251,6 +251,13 @@ def test_browser_sees_a_refused_handshake_only_as_1006(serve, browser) -> None:
     page = browser.new_page()
     page.goto(server.http_url + PAGE)  # Same origin, but not signed in.
     assert page.evaluate(OPEN_SOCKET, f"{server.ws_url}/chat/main") == 1006
+    # The constructor takes a URL and subprotocols: an object of headers is
+    # read as a subprotocol named "[object Object]", which is not a valid one.
+    with_headers = """url => {
+        try { new WebSocket(url, {headers: {Authorization: "Bearer x"}}); }
+        catch (error) { return error.name; }
+    }"""
+    assert page.evaluate(with_headers, f"{server.ws_url}/chat/main") == "SyntaxError"
     server.wait_for('"WebSocket /chat/main" 403')
     page.close()
 

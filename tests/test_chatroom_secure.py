@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import re
 from collections.abc import Iterator
 from importlib import metadata
 
@@ -273,3 +274,33 @@ def test_starlettes_set_cookie_defaults_lack_httponly() -> None:
 
 def test_itsdangerous_comes_with_responder() -> None:
     assert "itsdangerous" in metadata.requires("responder")
+
+
+def test_responders_media_parses_json_whatever_the_content_type() -> None:
+    api = responder.API(sessions=False)
+
+    @api.route("/", methods=["POST"])
+    async def echo(req: responder.Request, resp: responder.Response) -> None:
+        resp.media = await req.media("json")
+
+    body = b'{"name":"mallory","x":"="}'
+    response = TestClient(api).post(
+        "/", content=body, headers={"content-type": "text/plain"}
+    )
+    assert response.json() == {"name": "mallory", "x": "="}
+
+
+def test_deep_nesting_makes_json_loads_raise_recursion_error() -> None:
+    with pytest.raises(RecursionError):
+        json.loads("[" * 5000)
+
+
+def test_a_pattern_ending_in_dollar_lets_a_trailing_newline_through() -> None:
+    assert re.match(r"[a-z0-9_-]{1,30}$", "ann\n")
+    assert not chatroom_secure.NAME.fullmatch("ann\n")
+
+
+def test_itsdangerous_timestamps_count_whole_seconds() -> None:
+    signer = chatroom_secure.signer
+    _, signed = signer.loads(signer.dumps("x"), return_timestamp=True)
+    assert signed.microsecond == 0
