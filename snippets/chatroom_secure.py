@@ -41,8 +41,8 @@ def signing_keys(setting: str) -> list[str]:
             if len(bytes.fromhex(key)) >= 32:
                 continue
         raise SystemExit(
-            "CHAT_SECRET: each key must be at least 32 random bytes, written as"
-            f" 64 or more hex digits. Make one with: {MAKE_A_KEY}"
+            "CHAT_SECRET: each key must be at least 32 random bytes, in hex"
+            f" (64 digits).\nMake one with: {MAKE_A_KEY}"
         )
     return keys
 

@@ -110,7 +110,7 @@ def test_a_weak_chat_secret_stops_the_server(secret: str) -> None:
     )
     assert stopped.returncode == 1
     assert stopped.stdout == ""
-    # Its last line; before it, Responder may warn about its own sessions.
+    # Its last lines; before them, Responder may warn about its own sessions.
     assert stopped.stderr.endswith(snippet("chatroom_secure_weak_secret.txt"))
 
 
