@@ -262,6 +262,7 @@ def test_browser_sees_a_refused_handshake_only_as_1006(serve, browser) -> None:
     page.close()
 
 
+@pytest.mark.verifies("secure/index.html")
 def test_other_origins_of_the_site_get_the_cookie_other_sites_do_not(
     serve, browser
 ) -> None:
