@@ -56,6 +56,10 @@ class Member:
         self.queued += size
         self.ready.set()
 
+    def message(self, text: str) -> dict:
+        """The event that text said by this member becomes."""
+        return {"type": "message", "text": text}
+
     def stop(self, code: int) -> None:
         self.close_code = code
         self.stopped.set()
@@ -148,7 +152,7 @@ async def receive_messages(room: str, member: Member) -> None:
         elif event.get("type") == "ping":  # A heartbeat: answer the sender.
             member.deliver(PONG)
         else:
-            broadcast(room, {"type": "message", "text": event["text"]})
+            broadcast(room, member.message(event["text"]))
             await asyncio.sleep(0)  # Let the writers run: a burst cannot starve them.
 
 
