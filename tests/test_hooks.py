@@ -10,7 +10,8 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 
-def test_hook_that_accepts_breaks_the_route() -> None:
+@pytest.mark.parametrize("path", ["/ws", "/other"])
+def test_hook_that_accepts_breaks_every_route(path: str) -> None:
     eager = responder.API()
 
     @eager.before_request(websocket=True)
@@ -21,9 +22,18 @@ def test_hook_that_accepts_breaks_the_route() -> None:
     async def route(ws: WebSocket) -> None:
         await ws.accept()
 
-    with pytest.raises(RuntimeError, match=r"but got 'websocket\.accept'"):
-        with TestClient(eager).websocket_connect("/ws"):
+    @eager.route("/other", websocket=True)
+    async def other(ws: WebSocket) -> None:
+        await ws.accept()
+
+    shown = (
+        'Expected ASGI message "websocket.send" or "websocket.close", '
+        "but got 'websocket.accept'"
+    )
+    with pytest.raises(RuntimeError) as broken:
+        with TestClient(eager).websocket_connect(path):
             pass
+    assert str(broken.value) == shown
 
 
 def test_hook_that_closes_stops_the_route() -> None:
@@ -60,6 +70,8 @@ def test_real_client_with_token_is_welcomed(serve) -> None:
     result = run(commands("hooks_client.console")[0], server)
     assert result.returncode == 0, result.stderr
     assert result.stdout == snippet("hooks_client_output.txt")
+    # The token is in the server's access log, as the page warns.
+    server.wait_for(r'"WebSocket /private\?token=s3cret" \[accepted\]')
 
 
 def test_real_client_without_token_fails_in_the_handshake(serve) -> None:

@@ -120,14 +120,17 @@ def test_without_ping_set_it_uses_uvicorns_defaults(monkeypatch) -> None:
 def test_a_silent_peer_is_dropped_after_ping_interval_plus_timeout(serve) -> None:
     ping = 1.0  # Seconds, for both the interval and the timeout.
     server = serve(commands("lifecycle.console")[0], PING=str(ping))
+    polite = connect(f"{server.ws_url}/lifecycle")  # It answers every ping.
     started = time.monotonic()  # Before the handshake, so before uvicorn's clock.
-    with raw_websocket(server, "/lifecycle") as sock:  # It never answers a ping.
+    with polite, raw_websocket(server, "/lifecycle") as sock:  # It never answers.
         opcode, _ = read_frame(sock)
         pinged = time.monotonic()
         assert opcode == 0x9  # A ping.
         assert read_frame(sock) == (0x8, b"\x03\xf3keepalive ping timeout")  # 1011
         dropped = time.monotonic()
-    server.wait_for(r"INFO:lifecycle:client left with code 1005$")
+        server.wait_for(r"INFO:lifecycle:client left with code 1005$")
+        polite.send("still here")  # Pinged as often, but it answered: still open.
+        assert polite.recv(timeout=10) == "still here"
     # Lower bounds only: the client's clock starts first, so they cannot flake.
     assert pinged - started >= ping
     assert dropped - started >= ping + ping
