@@ -21,6 +21,8 @@ from support import (
     commands,
     raw_websocket,
     read_frame,
+    run,
+    snippet,
 )
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.sync.client import connect
@@ -150,3 +152,27 @@ def test_a_browser_reports_1006_when_the_connection_drops(serve, browser) -> Non
     os.killpg(server.process.pid, signal.SIGKILL)  # Gone without a close frame.
     expect(page).to_have_title("closed 1006")
     page.close()
+
+
+def shown_session(console: str) -> list[tuple[str, str]]:
+    """Each command of a console snippet, with the output shown under it."""
+    shown: list[tuple[str, str]] = []
+    for line in snippet(console).splitlines(keepends=True):
+        if line.startswith("$ "):
+            shown.append((line.removeprefix("$ ").rstrip("\n"), ""))
+        else:
+            command, output = shown[-1]
+            shown[-1] = (command, output + line)
+    return shown
+
+
+def test_the_client_sees_what_the_page_shows(serve) -> None:
+    server = serve(commands("lifecycle.console")[0])
+    for command, output in shown_session("lifecycle_client.console"):
+        result = run(command, server)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == output
+    server.wait_for(r"INFO:lifecycle:client left")  # The last client is gone.
+    lines = server.output.splitlines(keepends=True)
+    logged = [line for line in lines if line.startswith("INFO:lifecycle:")]
+    assert "".join(logged) == snippet("lifecycle_log.txt")

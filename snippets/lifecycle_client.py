@@ -1,0 +1,28 @@
+"""Say each word from the command line to the lifecycle server; show replies."""
+
+import os
+import sys
+
+from websocket import ABNF, create_connection
+
+URL = f"ws://localhost:{os.environ.get('PORT', '5042')}/lifecycle"
+
+
+def main(words: list[str]) -> None:
+    ws = create_connection(URL, timeout=10)
+    try:
+        for word in words:
+            print(f"> {word}")
+            ws.send(word)
+            opcode, data = ws.recv_data(control_frame=True)
+            if opcode == ABNF.OPCODE_CLOSE:  # Two bytes of code, then the reason.
+                code, reason = int.from_bytes(data[:2], "big"), data[2:].decode()
+                print(f"closed by the server: {code} {reason}".rstrip())
+                return
+            print(f"< {data.decode()}")
+    finally:
+        ws.close()  # A close frame with 1000, unless the server closed first.
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
