@@ -21,7 +21,8 @@ def main(words: list[str]) -> None:
                 return
             print(f"< {data.decode()}")
     finally:
-        ws.close()  # A close frame with 1000, unless the server closed first.
+        ws.close()  # Our close frame (1000), unless we answered the server's.
+        ws.shutdown()  # Close the socket: in that case close() leaves it open.
 
 
 if __name__ == "__main__":
