@@ -1,5 +1,7 @@
 """Section 7: what a WebSocket before-request hook may and may not do."""
 
+import secrets
+
 import pytest
 import responder
 from hooks import api
@@ -89,3 +91,10 @@ def test_chat_token_sets_the_secret(serve) -> None:
     assert run(commands("hooks_client.console")[0], server).returncode == 1
     command = commands("hooks_client.console")[0].replace("s3cret", "another")
     assert run(command, server).stdout == snippet("hooks_client_output.txt")
+
+
+def test_compare_digest_refuses_non_ascii_str() -> None:
+    """Why the hook compares bytes: a client may send any characters."""
+    with pytest.raises(TypeError):
+        secrets.compare_digest("été", "s3cret")
+    assert not secrets.compare_digest("été".encode(), b"s3cret")
