@@ -1,6 +1,5 @@
 """Section 4: the chat room, in-process and over real sockets."""
 
-import asyncio
 import runpy
 import socket
 from collections.abc import Iterator
@@ -9,6 +8,7 @@ from contextlib import ExitStack
 import chat
 import pytest
 import responder
+from anyio.from_thread import start_blocking_portal
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from support import SNIPPETS, commands, snippet
@@ -110,6 +110,7 @@ def test_sending_to_a_gone_client_raises_websocketdisconnect() -> None:
 
     ws = WebSocket({"type": "websocket"}, receive, send)
     ws.client_state = ws.application_state = WebSocketState.CONNECTED
-    with pytest.raises(WebSocketDisconnect) as gone:
-        asyncio.run(ws.send_text("anyone there?"))
+    # Its own event loop, in a thread: Playwright's may be running in this one.
+    with start_blocking_portal() as portal, pytest.raises(WebSocketDisconnect) as gone:
+        portal.call(ws.send_text, "anyone there?")
     assert gone.value.code == 1006

@@ -1,10 +1,10 @@
 """Section 5: text, JSON and binary messages, and what the wrong ones get."""
 
-import asyncio
 import hashlib
 import json
 
 import pytest
+from anyio.from_thread import start_blocking_portal
 from formats import api
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketState
@@ -88,8 +88,9 @@ def test_receive_text_assumes_a_text_frame() -> None:
 
     ws = WebSocket({"type": "websocket", "path": "/"}, receive, send=None)  # type: ignore[arg-type]
     ws.client_state = ws.application_state = WebSocketState.CONNECTED
-    with pytest.raises(KeyError):
-        asyncio.run(ws.receive_text())
+    # Its own event loop, in a thread: Playwright's may be running in this one.
+    with start_blocking_portal() as portal, pytest.raises(KeyError):
+        portal.call(ws.receive_text)
 
 
 def test_uvicorn_closes_text_that_is_not_utf8_with_1007(serve) -> None:
