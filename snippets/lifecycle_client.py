@@ -8,8 +8,8 @@ from websocket import ABNF, create_connection
 URL = f"ws://localhost:{os.environ.get('PORT', '5042')}/lifecycle"
 
 
-def main(words: list[str]) -> None:
-    ws = create_connection(URL, timeout=10)
+def main(url: str, words: list[str]) -> None:
+    ws = create_connection(url, timeout=10)
     try:
         for word in words:
             print(f"> {word}")
@@ -26,4 +26,4 @@ def main(words: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main(URL, sys.argv[1:])

@@ -8,6 +8,7 @@ import socket
 import time
 
 import lifecycle
+import lifecycle_client
 import pytest
 import responder
 import uvicorn
@@ -176,3 +177,11 @@ def test_the_client_sees_what_the_page_shows(serve) -> None:
     lines = server.output.splitlines(keepends=True)
     logged = [line for line in lines if line.startswith("INFO:lifecycle:")]
     assert "".join(logged) == snippet("lifecycle_log.txt")
+
+
+def test_the_client_in_process_reports_the_close(serve, capsys) -> None:
+    server = serve(commands("lifecycle.console")[0])
+    lifecycle_client.main(f"{server.ws_url}/lifecycle", ["HELLO"])
+    assert (
+        capsys.readouterr().out == "> HELLO\nclosed by the server: 1008 No shouting\n"
+    )
