@@ -40,9 +40,14 @@ def test_a_websocket_route_gets_starlettes_websocket_with_the_handshake() -> Non
         await ws.accept()
         await ws.close()
 
+    @probe.route("/page")
+    def page(req: responder.Request, resp: responder.Response) -> None:
+        resp.text = f"an HTTP view gets {type(req).__name__} and {type(resp).__name__}"
+
     with TestClient(probe, cookies={"name": "ann"}) as client:
         with client.websocket_connect("/seen/main?x=1", headers={"X-Hello": "hi"}):
             pass
+        assert client.get("/page").text == "an HTTP view gets Request and Response"
     assert seen == {
         "kind": WebSocket,
         "path": "/seen/main",
