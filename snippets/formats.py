@@ -16,7 +16,7 @@ async def receive(ws: WebSocket, kind: Literal["text", "bytes"]) -> Any:
     It is over when the client leaves, or when it sends the other kind of
     frame: that is closed with 1003 (unsupported data).
     """
-    message = await ws.receive()  # {"type": ..., "text": ...} or "bytes": ...
+    message = await ws.receive()  # A dict; "text" or "bytes" holds the payload.
     if message["type"] == "websocket.disconnect":
         return None  # The client left.
     if message.get(kind) is None:
