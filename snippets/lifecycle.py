@@ -1,6 +1,7 @@
 """Each stage of a connection's life, as the server sees it."""
 
 import logging
+import os
 
 import responder
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -32,4 +33,7 @@ async def lifecycle(ws: WebSocket) -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    api.run()
+    # uvicorn pings each client every PING seconds, and drops one that leaves a
+    # ping unanswered for PING seconds. 20 is uvicorn's default for both.
+    ping = float(os.environ.get("PING", "20"))
+    api.run(ws_ping_interval=ping, ws_ping_timeout=ping)

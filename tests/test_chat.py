@@ -8,9 +8,11 @@ from contextlib import ExitStack
 import chat
 import pytest
 import responder
+from anyio.from_thread import start_blocking_portal
 from starlette.testclient import TestClient
-from starlette.websockets import WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from support import SNIPPETS, commands, snippet
+from uvicorn.protocols.utils import ClientDisconnected
 from websockets.sync.client import ClientConnection, connect
 
 
@@ -95,3 +97,20 @@ def test_a_bare_static_dir_is_found_from_the_working_directory(
     (tmp_path / "static").mkdir()
     monkeypatch.chdir(tmp_path)
     assert responder.API(static_dir="static").static_dir == tmp_path / "static"
+
+
+def test_sending_to_a_gone_client_raises_websocketdisconnect() -> None:
+    """What the GoneClient above stands for, with uvicorn's own exception."""
+
+    async def receive() -> dict:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict) -> None:
+        raise ClientDisconnected  # What uvicorn raises once the peer is gone.
+
+    ws = WebSocket({"type": "websocket"}, receive, send)
+    ws.client_state = ws.application_state = WebSocketState.CONNECTED
+    # Its own event loop, in a thread: Playwright's may be running in this one.
+    with start_blocking_portal() as portal, pytest.raises(WebSocketDisconnect) as gone:
+        portal.call(ws.send_text, "anyone there?")
+    assert gone.value.code == 1006

@@ -1,5 +1,7 @@
 """Section 7: what a WebSocket before-request hook may and may not do."""
 
+import secrets
+
 import pytest
 import responder
 from hooks import api
@@ -10,7 +12,8 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 
-def test_hook_that_accepts_breaks_the_route() -> None:
+@pytest.mark.parametrize("path", ["/ws", "/other"])
+def test_hook_that_accepts_breaks_every_route(path: str) -> None:
     eager = responder.API()
 
     @eager.before_request(websocket=True)
@@ -21,9 +24,18 @@ def test_hook_that_accepts_breaks_the_route() -> None:
     async def route(ws: WebSocket) -> None:
         await ws.accept()
 
-    with pytest.raises(RuntimeError, match=r"but got 'websocket\.accept'"):
-        with TestClient(eager).websocket_connect("/ws"):
+    @eager.route("/other", websocket=True)
+    async def other(ws: WebSocket) -> None:
+        await ws.accept()
+
+    shown = (
+        'Expected ASGI message "websocket.send" or "websocket.close", '
+        "but got 'websocket.accept'"
+    )
+    with pytest.raises(RuntimeError) as broken:
+        with TestClient(eager).websocket_connect(path):
             pass
+    assert str(broken.value) == shown
 
 
 def test_hook_that_closes_stops_the_route() -> None:
@@ -60,6 +72,8 @@ def test_real_client_with_token_is_welcomed(serve) -> None:
     result = run(commands("hooks_client.console")[0], server)
     assert result.returncode == 0, result.stderr
     assert result.stdout == snippet("hooks_client_output.txt")
+    # The token is in the server's access log, as the page warns.
+    server.wait_for(r'"WebSocket /private\?token=s3cret" \[accepted\]')
 
 
 def test_real_client_without_token_fails_in_the_handshake(serve) -> None:
@@ -77,3 +91,10 @@ def test_chat_token_sets_the_secret(serve) -> None:
     assert run(commands("hooks_client.console")[0], server).returncode == 1
     command = commands("hooks_client.console")[0].replace("s3cret", "another")
     assert run(command, server).stdout == snippet("hooks_client_output.txt")
+
+
+def test_compare_digest_refuses_non_ascii_str() -> None:
+    """Why the hook compares bytes: a client may send any characters."""
+    with pytest.raises(TypeError):
+        secrets.compare_digest("été", "s3cret")
+    assert not secrets.compare_digest("été".encode(), b"s3cret")
