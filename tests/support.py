@@ -95,14 +95,32 @@ def free_port() -> int:
 class Server:
     """A snippet server started with its console command and PORT set."""
 
-    def __init__(self, command: str, env: dict[str, str], port: int = 0) -> None:
-        self.port = port or free_port()
-        self.env = {**os.environ, **env, "PORT": str(self.port)}
+    def __init__(
+        self,
+        command: str,
+        env: dict[str, str],
+        port: int = 0,
+        ready: str = r"Uvicorn running on",  # What it prints once it listens.
+    ) -> None:
         self.command = command
-        self.lines: list[str] = []
         self._changed = threading.Condition()
+        for _ in range(3):  # A port picked as free can be taken before the bind.
+            self._start(env, port or free_port())
+            try:
+                self.wait_for(ready)
+                return
+            except pytest.fail.Exception:
+                self.stop()  # A server that did not start is not left running.
+                if port or "address already in use" not in self.output:
+                    raise
+        pytest.fail(f"`{command}` found no free port in three tries")
+
+    def _start(self, env: dict[str, str], port: int) -> None:
+        self.port = port
+        self.env = {**os.environ, **env, "PORT": str(port)}
+        self.lines: list[str] = []
         self.process = subprocess.Popen(
-            argv(command),
+            argv(self.command),
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.PIPE,
@@ -112,7 +130,6 @@ class Server:
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        self.wait_for(r"Uvicorn running on")
 
     @property
     def ws_url(self) -> str:
