@@ -39,3 +39,7 @@ async def checksum(ws: WebSocket) -> None:
             await ws.send_bytes(hashlib.sha256(data).digest())
     except WebSocketDisconnect:
         pass
+
+
+if __name__ == "__main__":
+    api.run()

@@ -47,13 +47,14 @@ def commands(console: str) -> list[str]:
     return found
 
 
-def argv(command: str) -> list[str]:
-    """A shown command as argv, run by this interpreter where it says `python`."""
+def argv(command: str, python: str = sys.executable) -> list[str]:
+    """A shown command as argv, run by python (this interpreter) where it
+    says `python`, as it would be in a reader's activated virtual environment."""
     words = shlex.split(command)
     for word in words:
         if word.startswith("snippets/") and current["test"]:
             used[word.removeprefix("snippets/")].add(current["test"])
-    return [sys.executable if word == "python" else word for word in words]
+    return [python if word == "python" else word for word in words]
 
 
 def free_port() -> int:
@@ -65,15 +66,24 @@ def free_port() -> int:
 class Server:
     """A snippet server started with its console command and PORT set."""
 
-    def __init__(self, command: str, env: dict[str, str], port: int = 0) -> None:
+    def __init__(
+        self,
+        command: str,
+        env: dict[str, str],
+        port: int = 0,
+        *,
+        cwd: Path = ROOT,
+        python: str = sys.executable,
+    ) -> None:
         self.port = port or free_port()
+        self.cwd, self.python = cwd, python
         self.env = {**os.environ, **env, "PORT": str(self.port)}
         self.command = command
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self.process = subprocess.Popen(
-            argv(command),
-            cwd=ROOT,
+            argv(command, python),
+            cwd=cwd,
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -149,8 +159,8 @@ class Server:
 def run(command: str, server: Server) -> subprocess.CompletedProcess[str]:
     """Run a shown client command against server, as the reader would."""
     return subprocess.run(
-        argv(command.replace("5042", str(server.port))),
-        cwd=ROOT,
+        argv(command.replace("5042", str(server.port)), server.python),
+        cwd=server.cwd,
         env=server.env,
         capture_output=True,
         text=True,
