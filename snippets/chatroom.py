@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import socket
+from pathlib import Path
 
 import responder
 import uvicorn
@@ -16,7 +17,8 @@ OUTBOX_SIZE = 100  # Messages a member may fall behind before it is dropped.
 CLOSE_TIMEOUT = 5  # Seconds to wait for a close frame to get through.
 
 log = logging.getLogger("chatroom")
-api = responder.API(ws_idle_timeout=300)  # Silent for 5 minutes: closed, 1001.
+# The room page at /static/index.html. Silent for 5 minutes: closed, 1001.
+api = responder.API(static_dir=Path(__file__).parent / "room", ws_idle_timeout=300)
 
 
 class Member:
