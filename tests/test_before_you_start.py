@@ -5,7 +5,7 @@ import tomllib
 from importlib.metadata import version
 
 from packaging.requirements import Requirement
-from support import ROOT, snippet
+from support import ROOT, commands, snippet
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
@@ -29,3 +29,8 @@ def test_the_python_named_is_the_oldest_supported_and_tested() -> None:
     assert PYPROJECT["project"]["requires-python"] == ">=3.11"
     assert PYPROJECT["tool"]["ruff"]["target-version"] == "py311"
     assert sys.version_info >= (3, 11)
+
+
+def test_a_second_terminal_activates_the_same_environment() -> None:
+    _, activate, _ = commands("venv.console")
+    assert commands("activate.console") == [activate]

@@ -69,6 +69,7 @@ def chat(pages: list[Page], lines: list[tuple[int, str]]) -> None:
             expect(page.locator("#messages li").last).to_have_text(text)
 
 
+@pytest.mark.verifies("static/index.html")
 def test_screenshot_of_two_windows_chatting(serve, browser) -> None:
     """The picture of the browser-client page: taken now, of the page as it is."""
     server = serve(commands("chat.console")[0])
@@ -207,6 +208,7 @@ def test_data_formats(serve, reader) -> None:
     converse(server, "formats_json.console", hang_up=False)
 
 
+@pytest.mark.verifies("static/index.html")
 def test_browser_client(serve, reader, browser) -> None:
     server = start(serve, reader, "chat.console")
     pages = open_windows(browser, f"{server.http_url}/static/index.html", 2)
@@ -245,6 +247,7 @@ def test_testing(reader) -> None:
     assert re.search(r"^=+ 4 passed in ", result.stdout, re.MULTILINE), result.stdout
 
 
+@pytest.mark.verifies("static/index.html")
 def test_chat_outbox(serve, reader, browser) -> None:
     server = start(serve, reader, "chat_outbox.console")
     converse(server, "chat_ann.console", "chat_ben.console")
@@ -254,6 +257,7 @@ def test_chat_outbox(serve, reader, browser) -> None:
         page.close()
 
 
+@pytest.mark.verifies("room/index.html")
 def test_resilient_chat(serve, reader, browser) -> None:
     server = start(serve, reader, "chatroom.console")
     converse(server, "chatroom_session.console")
@@ -270,6 +274,7 @@ def test_resilient_chat(serve, reader, browser) -> None:
         page.close()
 
 
+@pytest.mark.verifies("secure/index.html")
 def test_secure_chat(serve, reader, browser) -> None:
     server = start(serve, reader, "chatroom_secure.console")
     pages = []
