@@ -79,7 +79,7 @@ def test_screenshot_of_two_windows_chatting(serve, browser) -> None:
     shots = [base64.b64encode(page.screenshot()).decode() for page in pages]
     for page in pages:
         page.close()
-    shown = url.replace(str(server.port), "5042")
+    shown = url.replace(f"127.0.0.1:{server.port}", "localhost:5042")  # As typed.
     windows = "".join(
         '<figure style="margin:0;border:1px solid #888;border-radius:6px;'
         'overflow:hidden;background:#fff"><figcaption style="padding:6px 10px;'
