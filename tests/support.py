@@ -6,6 +6,7 @@ test used which snippet is one record."""
 from __future__ import annotations
 
 import os
+import random
 import re
 import shlex
 import signal
@@ -58,9 +59,22 @@ def argv(command: str, python: str = sys.executable) -> list[str]:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port below the range the kernel hands to clients' own sockets.
+
+    A port that bind(0) picks lies in that range, and a test client's
+    connection can take it before the server binds it ("address already in
+    use"); a port below it is only ever taken by a bind that names it.
+    """
+    ranges = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    low = int(ranges.read_text().split()[0]) if ranges.exists() else 32768
+    while True:
+        port = random.randrange(10_000, low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("", port))  # Every interface, as servers with PORT bind.
+            except OSError:
+                continue  # Taken: try another.
+            return port
 
 
 class Server:

@@ -118,17 +118,16 @@ def converse(
         return result
 
     try:
-        for command, lines in shown:
-            terminal = Terminal(command, server, changed)
-            terminals.append(terminal)
-            wait(
-                f"showed {lines[1]!r}",
-                lambda t=terminal, s=lines: t.lines()[:2] == s[:2],
-            )
         todo = [
             [i for i, line in enumerate(lines) if line.startswith(PROMPT + " ")]
             for _, lines in shown
         ]
+        for (command, lines), typed in zip(shown, todo, strict=True):
+            terminal = Terminal(command, server, changed)
+            terminals.append(terminal)
+            # Connected, and ready for input if the reader is to type.
+            ready = [*lines[:2], PROMPT] if typed or hang_up else lines[:2]
+            wait(f"showed {ready!r}", lambda t=terminal, r=ready: t.lines() == r)
         readers = list(zip(terminals, [lines for _, lines in shown], todo, strict=True))
 
         def whose_turn() -> tuple[Terminal, str] | None:
@@ -149,5 +148,6 @@ def converse(
                 terminal.type("\x04")  # Ctrl+D: end of input.
     finally:
         codes = [terminal.close() for terminal in terminals]
-    assert codes == [exit_code] * len(terminals)
-    assert [t.lines() for t in terminals] == [lines for _, lines in shown]
+    assert codes == [exit_code] * len(terminals), codes
+    for terminal, (_, lines) in zip(terminals, shown, strict=True):
+        assert terminal.lines() == lines, "\n".join(terminal.lines())
