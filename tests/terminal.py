@@ -127,7 +127,10 @@ def converse(
             terminals.append(terminal)
             # Connected, and ready for input if the reader is to type.
             ready = [*lines[:2], PROMPT] if typed or hang_up else lines[:2]
-            wait(f"showed {ready!r}", lambda t=terminal, r=ready: t.lines() == r)
+            wait(
+                f"showed {ready!r}",
+                lambda t=terminal, r=ready: t.lines()[: len(r)] == r,
+            )
         readers = list(zip(terminals, [lines for _, lines in shown], todo, strict=True))
 
         def whose_turn() -> tuple[Terminal, str] | None:
