@@ -30,8 +30,17 @@ PNG = bytes.fromhex(
 def build(root: Path) -> str:
     """Build root's site (-W) and return its page's HTML."""
     result = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-c", root, "-W", "-q"]
-        + [root / "docs/source", root / "build/html"],
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-c",
+            root,
+            "-W",
+            "-q",
+            root / "docs/source",
+            root / "build/html",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
