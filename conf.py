@@ -15,6 +15,7 @@ extensions = [
     "myst_parser",
     "sphinx_copybutton",
     "snippet_contract",  # docs/_ext: no inline code, no orphan, no empty include
+    "screenshots",  # docs/_ext: the browser tests' screenshots, or a placeholder
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns: list[str] = []

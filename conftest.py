@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import coverage
 import pytest
-from support import IN_CI, RESULTS, SNIPPETS, Server, current, used, write_results
+from support import IN_CI, RESULTS, ROOT, SNIPPETS, Server, current, used, write_results
 
 
 @pytest.hookimpl(wrapper=True)
@@ -53,9 +54,11 @@ def serve() -> Iterator:
     """Start snippet servers by their console command; all stop after the test."""
     servers: list[Server] = []
 
-    def start(command: str, port: int = 0, **env: str) -> Server:
-        """Start command; port=0 picks a free one, as a fresh server would."""
-        server = Server(command, env, port)
+    def start(command: str, port: int = 0, *, cwd=ROOT, python=None, **env) -> Server:
+        """Start command; port=0 picks a free one, as a fresh server would.
+
+        cwd and python: the folder and interpreter of a reader's own copy."""
+        server = Server(command, env, port, cwd=cwd, python=python or sys.executable)
         servers.append(server)
         return server
 

@@ -10,6 +10,7 @@ import socket
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
+from pathlib import Path
 
 import responder
 import uvicorn
@@ -25,7 +26,8 @@ ROOM_NAME = re.compile(r"[a-z0-9-]{1,32}")  # Any other name is refused.
 CLOSE_TIMEOUT = 5  # Seconds to wait for a close frame to get through.
 
 log = logging.getLogger("chatroom")
-api = responder.API(ws_idle_timeout=300)  # Silent for 5 minutes: closed, 1001.
+# The room page at /static/index.html. Silent for 5 minutes: closed, 1001.
+api = responder.API(static_dir=Path(__file__).parent / "room", ws_idle_timeout=300)
 
 PONG = json.dumps({"type": "pong"})
 BAD_INPUT = json.dumps({"type": "error", "error": "expected JSON"})

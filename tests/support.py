@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import re
 import shlex
 import signal
@@ -77,19 +78,33 @@ def commands(console: str) -> list[str]:
     return found
 
 
-def argv(command: str) -> list[str]:
-    """A shown command as argv, run by this interpreter where it says `python`."""
+def argv(command: str, python: str = sys.executable) -> list[str]:
+    """A shown command as argv, run by python (this interpreter) where it
+    says `python`, as it would be in a reader's activated virtual environment."""
     words = shlex.split(command)
     for word in words:
         if word.startswith("snippets/") and current["test"]:
             used[word.removeprefix("snippets/")].add(current["test"])
-    return [sys.executable if word == "python" else word for word in words]
+    return [python if word == "python" else word for word in words]
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port below the range the kernel hands to clients' own sockets.
+
+    A port that bind(0) picks lies in that range, and a test client's
+    connection can take it before the server binds it ("address already in
+    use"); a port below it is only ever taken by a bind that names it.
+    """
+    ranges = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    low = int(ranges.read_text().split()[0]) if ranges.exists() else 32768
+    while True:
+        port = random.randrange(10_000, low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("", port))  # Every interface, as servers with PORT bind.
+            except OSError:
+                continue  # Taken: try another.
+            return port
 
 
 class Server:
@@ -101,7 +116,11 @@ class Server:
         env: dict[str, str],
         port: int = 0,
         ready: str = r"Uvicorn running on",  # What it prints once it listens.
+        *,
+        cwd: Path = ROOT,  # The folder and interpreter of a reader's own copy.
+        python: str = sys.executable,
     ) -> None:
+        self.cwd, self.python = cwd, python
         self.command = command
         self._changed = threading.Condition()
         for _ in range(3):  # A port picked as free can be taken before the bind.
@@ -120,8 +139,8 @@ class Server:
         self.env = {**os.environ, **env, "PORT": str(port)}
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            argv(self.command),
-            cwd=ROOT,
+            argv(self.command, self.python),
+            cwd=self.cwd,
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -196,8 +215,8 @@ class Server:
 def run(command: str, server: Server) -> subprocess.CompletedProcess[str]:
     """Run a shown client command against server, as the reader would."""
     return subprocess.run(
-        argv(command.replace("5042", str(server.port))),
-        cwd=ROOT,
+        argv(command.replace("5042", str(server.port)), server.python),
+        cwd=server.cwd,
         env=server.env,
         capture_output=True,
         text=True,

@@ -1,0 +1,53 @@
+"""Show the screenshots the browser tests took, or say that none was taken yet.
+
+``.. screenshot:: two-windows.png`` shows ``build/screenshots/two-windows.png``
+(the ``screenshot_dir`` setting, relative to conf.py), which the Playwright
+tests write during ``make doctest``: so the picture is of the page as it is
+now. Before any test run the build shows a placeholder sentence instead, as
+the "Verified by" lines do. The page depends on the file: a build after a new
+screenshot re-reads it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx.application import Sphinx
+from sphinx.util.docutils import SphinxDirective
+
+
+class Screenshot(SphinxDirective):
+    """A figure of a screenshot the tests took; its content is the caption."""
+
+    required_arguments = 1
+    has_content = True
+    option_spec: ClassVar = {"alt": directives.unchanged_required}
+
+    def run(self) -> list[nodes.Node]:
+        env = self.env
+        root = Path(env.app.confdir, env.config.screenshot_dir).resolve()
+        path = root / self.arguments[0]
+        here = Path(env.doc2path(env.docname)).parent
+        relative = Path(os.path.relpath(path, here)).as_posix()
+        env.note_dependency(path)  # Re-read when the picture appears or changes.
+        figure = nodes.figure(classes=["screenshot"])
+        if path.is_file():
+            figure += nodes.image(uri=relative, alt=self.options.get("alt", ""))
+        else:
+            text = f"No screenshot yet ({path.name}): run make doctest, then build."
+            figure += nodes.paragraph(text, text, classes=["screenshot-missing"])
+        if self.content:
+            caption = nodes.caption()
+            caption += self.parse_inline(" ".join(self.content))[0]
+            figure += caption
+        return [figure]
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_config_value("screenshot_dir", "build/screenshots", "env", str)
+    app.add_directive("screenshot", Screenshot)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
