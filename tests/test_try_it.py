@@ -48,12 +48,16 @@ def open_windows(browser, url: str, count: int, **options) -> list[Page]:
     return pages
 
 
-def chat(pages: list[Page], lines: list[tuple[int, str]]) -> None:
-    """Each (window, text): typed there, then seen in every window."""
+def chat(
+    pages: list[Page], lines: list[tuple[int, str]], names: tuple[str, ...] = ()
+) -> None:
+    """Each (window, text): typed there, then seen in every window, after the
+    speaker's name where the room stamps one."""
     for speaker, text in lines:
         say(pages[speaker], text)
+        shown = f"{names[speaker]}: {text}" if names else text
         for page in pages:
-            expect(page.locator("#messages li").last).to_have_text(text)
+            expect(page.locator("#messages li").last).to_have_text(shown)
 
 
 @pytest.mark.verifies("static/index.html")
@@ -184,7 +188,7 @@ def test_chat_room(serve, reader) -> None:
 def test_data_formats(serve, reader) -> None:
     server = start(serve, reader, "formats.console")
     converse(server, "formats_text.console")
-    converse(server, "formats_json.console", hang_up=False)
+    converse(server, "formats_json.console")
 
 
 @pytest.mark.verifies("static/index.html")
@@ -256,15 +260,15 @@ def test_resilient_chat(serve, reader, browser) -> None:
 @pytest.mark.verifies("secure/index.html")
 def test_secure_chat(serve, reader, browser) -> None:
     server = start(serve, reader, "chatroom_secure.console")
-    pages = []
-    for name in ("ann", "ben"):
+    pages, names = [], ("ann", "ben")
+    for name in names:
         page = browser.new_page()  # A context of its own: its own cookies.
         page.goto(f"{server.http_url}/static/index.html")
         page.get_by_placeholder("Your name").fill(name)
         page.get_by_role("button", name="Sign in").click()
         expect(page.locator("#status")).to_have_text("Connected")
         pages.append(page)
-    chat(pages, [(0, "hi ben"), (1, "hi ann")])
+    chat(pages, [(0, "hi ben"), (1, "hi ann")], names)
     for page in pages:
         page.close()
 
