@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SPHINXOPTS ?= -W --keep-going -n
+# pytest-xdist workers for `make doctest`: one per core; 0 runs in one process.
+PYTEST_WORKERS ?= auto
 # -M must come first; the configuration is the root's conf.py.
 sphinx = $(BIN)/sphinx-build -M $(1) docs/source build -c . $(SPHINXOPTS)
 
@@ -25,7 +27,7 @@ html: $(STAMP)
 doctest: $(STAMP)
 	$(call sphinx,doctest)
 	rm -f .coverage .coverage.*
-	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
+	$(BIN)/coverage run -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
 	$(MAKE) --no-print-directory lint

@@ -35,9 +35,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     cov = coverage.Coverage.current()
     if cov is None:  # Only `make doctest` measures, and so only it may tell.
         return
+    if not session.config.pluginmanager.has_plugin("dsession"):  # Ran tests here.
+        add_contexts(cov)
+    if hasattr(session.config, "workeroutput"):  # An xdist worker: hand it over.
+        session.config.workeroutput["used"] = {k: sorted(v) for k, v in used.items()}
+        return
     RESULTS.unlink(missing_ok=True)
     if exitstatus != 0:
         return
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(
+        json.dumps({k: sorted(v) for k, v in sorted(used.items())}, indent=1)
+    )
+
+
+def add_contexts(cov: coverage.Coverage) -> None:
+    """Add to `used` the tests that ran each line of a snippet, in this process."""
     data = cov.get_data()
     for filename in data.measured_files():
         path = Path(filename)
@@ -46,10 +59,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 used[path.relative_to(SNIPPETS).as_posix()].update(
                     c for c in contexts if c
                 )
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(
-        json.dumps({k: sorted(v) for k, v in sorted(used.items())}, indent=1)
-    )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """xdist's controller: merge what a finished worker's tests used."""
+    for name, tests in getattr(node, "workeroutput", {}).get("used", {}).items():
+        used[name].update(tests)
 
 
 @pytest.fixture
