@@ -10,7 +10,7 @@ PYTEST_WORKERS ?= auto
 # -M must come first; the configuration is the root's conf.py.
 sphinx = $(BIN)/sphinx-build -M $(1) docs/source build -c . $(SPHINXOPTS)
 
-.PHONY: html doctest livehtml lint clean mutate
+.PHONY: html doctest livehtml lint clean mutate bench
 
 # Rebuilt whenever pyproject.toml is newer than the last install.
 $(STAMP): pyproject.toml
@@ -46,3 +46,8 @@ clean:
 # tests, MUTATE_ARGS=--survivors re-runs only the last run's survivors.
 mutate: $(STAMP)
 	$(BIN)/python tests/mutate.py $(MUTATE_ARGS)
+
+# The fan-out benchmark (a few minutes): rewrites the committed results that
+# the "How fast is it?" page draws its tables and plot from.
+bench: $(STAMP)
+	$(BIN)/python snippets/bench_fanout.py --out docs/bench/fanout.json

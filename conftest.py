@@ -73,9 +73,11 @@ def serve() -> Iterator:
     """Start snippet servers by their console command; all stop after the test."""
     servers: list[Server] = []
 
-    def start(command: str, port: int = 0, **env: str) -> Server:
+    def start(
+        command: str, port: int = 0, ready: str = r"Uvicorn running on", **env: str
+    ) -> Server:
         """Start command; port=0 picks a free one, as a fresh server would."""
-        server = Server(command, env, port)
+        server = Server(command, env, port, ready)
         servers.append(server)
         return server
 

@@ -65,7 +65,13 @@ def free_port() -> int:
 class Server:
     """A snippet server started with its console command and PORT set."""
 
-    def __init__(self, command: str, env: dict[str, str], port: int = 0) -> None:
+    def __init__(
+        self,
+        command: str,
+        env: dict[str, str],
+        port: int = 0,
+        ready: str = r"Uvicorn running on",  # What it prints once it listens.
+    ) -> None:
         self.port = port or free_port()
         self.env = {**os.environ, **env, "PORT": str(self.port)}
         self.command = command
@@ -82,7 +88,7 @@ class Server:
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        self.wait_for(r"Uvicorn running on")
+        self.wait_for(ready)
 
     @property
     def ws_url(self) -> str:
