@@ -371,6 +371,7 @@ def machine() -> dict:
             versions[name] = metadata.version(name)
     return {
         "cores": os.cpu_count(),
+        "clock_ticks": os.sysconf("SC_CLK_TCK"),  # CPU time's unit in /proc.
         "cpu": cpu,
         "python": platform.python_version(),
         "packages": versions,

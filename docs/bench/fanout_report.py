@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -47,14 +48,13 @@ def delivered(run: dict) -> str:
     return text if run["ok"] else text + " (failed)"
 
 
-def fanout_rows(results: dict, candidates: bool = False) -> list[list[str]]:
+def fanout_rows(results: dict) -> list[list[str]]:
     header = [
         "room",
         "N",
         "messages/s",
         "server CPU ms per 1,000 deliveries",
         f"vs {BASE}",
-        *(["vs chatroom"] if candidates else []),
         "latency p50 / p99 / max (ms)",
         "peak RSS (MB)",
         "client CPU (s)",
@@ -62,9 +62,9 @@ def fanout_rows(results: dict, candidates: bool = False) -> list[list[str]]:
     ]
     rows = [header]
     for run in results["fanout"]:
-        if (run["room"] in results["candidates"]) != candidates:
+        if run["room"] in results["candidates"]:
             continue
-        latency = run["latency_ms"]
+        processes = run["client_processes"]
         rows.append(
             [
                 run["room"],
@@ -72,14 +72,47 @@ def fanout_rows(results: dict, candidates: bool = False) -> list[list[str]]:
                 f"{run['rate']:g}",
                 f"{run['server_cpu_ms_per_1000']:.1f}",
                 ratio(results, run),
-                *([ratio(results, run, "chatroom")] if candidates else []),
-                f"{latency['p50']:.1f} / {latency['p99']:.1f} / {latency['max']:.1f}",
+                latencies(run),
                 f"{run['server_peak_rss_mb']:.0f}",
-                f"{run['client_cpu_s']:.1f} in {run['client_processes']} processes",
+                f"{run['client_cpu_s']:.1f} in {processes} "
+                + ("process" if processes == 1 else "processes"),
                 delivered(run),
             ]
         )
     return rows
+
+
+def candidate_rows(results: dict) -> list[list[str]]:
+    rows = [
+        [
+            "room",
+            "N",
+            "server CPU ms per 1,000 deliveries",
+            "vs chatroom",
+            f"vs {BASE}",
+            "latency p50 / p99 / max (ms)",
+            "delivered",
+        ]
+    ]
+    for run in results["fanout"]:
+        if run["room"] in results["candidates"]:
+            rows.append(
+                [
+                    run["room"],
+                    f"{run['members']:,}",
+                    f"{run['server_cpu_ms_per_1000']:.1f}",
+                    ratio(results, run, "chatroom"),
+                    ratio(results, run),
+                    latencies(run),
+                    delivered(run),
+                ]
+            )
+    return rows
+
+
+def latencies(run: dict) -> str:
+    latency = run["latency_ms"]
+    return f"{latency['p50']:.1f} / {latency['p99']:.1f} / {latency['max']:.1f}"
 
 
 def stalled_rows(results: dict) -> list[list[str]]:
@@ -99,11 +132,10 @@ def stalled_rows(results: dict) -> list[list[str]]:
             if got["close_code"]
             else f"all {got['received']} messages kept for it"
         )
-        latency = run["latency_ms"]
         rows.append(
             [
                 run["room"],
-                f"{latency['p50']:.1f} / {latency['p99']:.1f} / {latency['max']:.1f}",
+                latencies(run),
                 f"{run['server_peak_rss_mb']:.0f}",
                 fate,
                 delivered(run),
@@ -116,6 +148,8 @@ def machine_text(results: dict) -> str:
     machine = results["machine"]
     settings = results["settings"]
     versions = ", ".join(f"{k} {v}" for k, v in machine["packages"].items())
+    first = min(run["members"] for run in results["fanout"])
+    deliveries = first * settings["messages"]
     return (
         f"Measured by make bench on {machine['cores']} cores ({machine['cpu']}), "
         f"Python {machine['python']}, {versions}. "
@@ -123,7 +157,10 @@ def machine_text(results: dict) -> str:
         f"bytes, at {settings['rate']:g} a second or slower, so that the machine "
         f"delivers at most {settings['deliveries_per_second']:,.0f} messages a second; "
         f"each client process holds at most "
-        f"{settings['members_per_client_process']} members."
+        f"{settings['members_per_client_process']} members. "
+        f"/proc counts CPU time in ticks of 1/{machine['clock_ticks']} s: "
+        f"at N = {first}, where a run makes {deliveries:,} deliveries, one tick "
+        f"is {1e6 / machine['clock_ticks'] / deliveries:.1f} ms per 1,000 of them."
     )
 
 
@@ -168,7 +205,13 @@ def plot_svg(results: dict) -> str:
     out = io.StringIO()
     figure.savefig(out, format="svg", metadata={"Date": None})
     pyplot.close(figure)
-    return out.getvalue()
+    # As wide as the page's column, whatever the screen: scale by its viewBox.
+    return re.sub(
+        r'<svg([^>]*?) width="[^"]*" height="[^"]*"',
+        r'<svg\1 width="100%"',
+        out.getvalue(),
+        count=1,
+    )
 
 
 def list_table(rows: list[list[str]]) -> str:
@@ -205,7 +248,7 @@ class BenchTable(BenchDirective):
         results = self.results()
         rows = {
             "fanout": lambda: fanout_rows(results),
-            "candidates": lambda: fanout_rows(results, candidates=True),
+            "candidates": lambda: candidate_rows(results),
             "stalled": lambda: stalled_rows(results),
         }[self.arguments[0]]()
         return self.parse_text_to_nodes(list_table(rows))
