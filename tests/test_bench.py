@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import subprocess
 import sys
@@ -180,6 +181,7 @@ def build_page(tmp_path: Path, results: Path) -> str:
         capture_output=True,
         text=True,
         timeout=120,
+        env=without_coverage(),  # Sphinx runs no snippet: measuring it costs seconds.
     )
     assert build.returncode == 0, build.stderr
     return (tmp_path / "index.html").read_text()
@@ -202,3 +204,8 @@ def test_a_room_that_refuses_members_fails_the_run_clearly() -> None:
 def snippet_path(name: str) -> str:
     snippet(name)  # Records that this test used it.
     return str(ROOT / "snippets" / name)
+
+
+def without_coverage() -> dict[str, str]:
+    """This environment, minus what makes coverage measure a Python subprocess."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
