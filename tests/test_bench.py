@@ -29,6 +29,7 @@ def said(text: str) -> str:
     return json.dumps({"text": text})
 
 
+@pytest.mark.verifies("reference_room.console")  # Read at collection, by no test.
 @pytest.mark.parametrize("command", commands("reference_room.console"))
 def test_reference_room_speaks_the_chat_rooms_protocol(serve, command) -> None:
     server = serve(command, ready="Serving on")
