@@ -160,6 +160,8 @@ def test_tiny_benchmark_renders_the_page(tmp_path: Path) -> None:
 
     html = build_page(tmp_path, out)
     assert f"{results['machine']['cores']} cores" in html
+    base = results["fanout"][0]["server_cpu_ms_per_1000"]  # reference uvloop
+    assert f"reference uvloop used {base:.1f} ms of server CPU" in html
     for run in results["fanout"]:
         assert f"{run['server_cpu_ms_per_1000']:.1f}" in html
     assert "cut off with 1008" in html and "all 600 messages kept" in html
@@ -171,7 +173,7 @@ def build_page(tmp_path: Path, results: Path) -> str:
     source = tmp_path / "source"
     source.mkdir()
     directives = re.findall(r"^\.\. bench-.*$", PAGE.read_text(), re.M)
-    assert len(directives) == 6, directives
+    assert len(directives) == 7, directives
     (source / "index.rst").write_text("Bench\n=====\n\n" + "\n\n".join(directives))
     (source / "conf.py").write_text(
         f"import sys\nsys.path.insert(0, {str(ROOT / 'docs' / 'bench')!r})\n"

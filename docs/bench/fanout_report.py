@@ -5,6 +5,7 @@ tables and an SVG plot each time the site is built, so no figure on the page is
 typed by hand:
 
 ``.. bench-machine::``   what produced the figures (cores, CPU, versions);
+``.. bench-summary::``   the headline: CPU per delivery at the largest N;
 ``.. bench-stall::``     how the never-reading member was measured;
 ``.. bench-table:: fanout`` or ``stalled`` or ``candidates``;
 ``.. bench-plot::``      CPU per delivery and latency against N, a line per room.
@@ -164,6 +165,21 @@ def machine_text(results: dict) -> str:
     )
 
 
+def summary_text(results: dict) -> str:
+    """The headline: the rooms' CPU per delivery against the reference's, at top N."""
+    n = max(run["members"] for run in results["fanout"])
+    base = cost(results, BASE, n)
+    parts = [
+        f"{room} {cost(results, room, n):.1f} ms ({cost(results, room, n) / base:.2f}x)"
+        for room in ("chatroom", "chat")
+        if base and cost(results, room, n)
+    ]
+    return (
+        f"At N = {n:,}, {BASE} used {base:.1f} ms of server CPU per 1,000 "
+        f"deliveries; " + ", ".join(parts) + "."
+    )
+
+
 def stall_text(results: dict) -> str:
     stall = results["settings"]["stall"]
     total = stall["messages"] * stall["size"] / 2**20
@@ -235,6 +251,12 @@ class BenchMachine(BenchDirective):
         return [nodes.paragraph(text, text)]
 
 
+class BenchSummary(BenchDirective):
+    def run(self) -> list[nodes.Node]:
+        text = summary_text(self.results())
+        return [nodes.paragraph(text, text)]
+
+
 class BenchStall(BenchDirective):
     def run(self) -> list[nodes.Node]:
         text = stall_text(self.results())
@@ -265,6 +287,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
         "bench_results", str(Path(__file__).with_name("fanout.json")), "env"
     )
     app.add_directive("bench-machine", BenchMachine)
+    app.add_directive("bench-summary", BenchSummary)
     app.add_directive("bench-stall", BenchStall)
     app.add_directive("bench-table", BenchTable)
     app.add_directive("bench-plot", BenchPlot)
