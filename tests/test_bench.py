@@ -113,7 +113,7 @@ def test_shown_small_run_delivers_every_message() -> None:
     ]
     for run in results["fanout"]:
         assert run["delivered"] == run["expected"] == 10 * 50, run
-        assert run["server_cpu_s"] >= 0 and run["server_peak_rss_mb"] > 10
+        assert run["client_processes"] == 1 and run["server_peak_rss_mb"] > 10
         assert 0 < run["latency_ms"]["p50"] <= run["latency_ms"]["max"]
     assert results["stalled"] == []
 
