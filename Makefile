@@ -11,7 +11,10 @@ HOST ?= 127.0.0.1
 # -M must come first; the configuration is the root's conf.py.
 sphinx = $(BIN)/sphinx-build -M $(1) docs/source build -c . $(SPHINXOPTS)
 
-.PHONY: html doctest livehtml lint clean mutate measure
+# pytest-xdist workers for `make doctest`: one per core; 0 runs in one process.
+PYTEST_WORKERS ?= auto
+
+.PHONY: html doctest livehtml lint clean mutate measure bench
 
 # Rebuilt whenever pyproject.toml is newer than the last install.
 $(STAMP): pyproject.toml
@@ -27,7 +30,7 @@ html: $(STAMP)
 # as doctests), then lint: any failure fails the target.
 doctest: $(STAMP)
 	rm -f .coverage .coverage.*
-	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
+	$(BIN)/coverage run -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
 	$(MAKE) --no-print-directory lint
@@ -51,3 +54,8 @@ mutate: $(STAMP)
 # shown on its page. Run it on a quiet machine; the page names the machine.
 measure: $(STAMP)
 	$(BIN)/python tests/measure_chatroom.py
+
+# The fan-out benchmark (a few minutes): rewrites the committed results that
+# the "How fast is it?" page draws its tables and plot from.
+bench: $(STAMP)
+	$(BIN)/python snippets/bench_fanout.py --out docs/bench/fanout.json

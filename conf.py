@@ -6,6 +6,7 @@ from importlib import metadata
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent / "docs" / "_ext"))
+sys.path.insert(0, str(Path(__file__).parent / "docs" / "bench"))
 
 project = "Responder WebSockets"
 author = "The Responder WebSockets tutorial authors"
@@ -16,6 +17,7 @@ extensions = [
     "sphinx_copybutton",
     "snippet_contract",  # docs/_ext: no inline code, no orphan, no empty include
     "screenshots",  # docs/_ext: the browser tests' screenshots, or a placeholder
+    "fanout_report",  # docs/bench: tables and plot from `make bench`'s results
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns: list[str] = []

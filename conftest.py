@@ -35,9 +35,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     cov = coverage.Coverage.current()
     if cov is None:  # Only `make doctest` measures, and so only it may tell.
         return
+    if not session.config.pluginmanager.has_plugin("dsession"):  # Ran tests here.
+        add_contexts(cov)
+    if hasattr(session.config, "workeroutput"):  # An xdist worker: hand it over.
+        session.config.workeroutput["used"] = {k: sorted(v) for k, v in used.items()}
+        return
     RESULTS.unlink(missing_ok=True)
     if exitstatus != 0:
         return
+    write_results(RESULTS, used)
+
+
+def add_contexts(cov: coverage.Coverage) -> None:
+    """Add to `used` the tests that ran each line of a snippet, in this process."""
     data = cov.get_data()
     for filename in data.measured_files():
         path = Path(filename)
@@ -46,7 +56,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 used[path.relative_to(SNIPPETS).as_posix()].update(
                     c for c in contexts if c
                 )
-    write_results(RESULTS, used)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """xdist's controller: merge what a finished worker's tests used."""
+    for name, tests in getattr(node, "workeroutput", {}).get("used", {}).items():
+        used[name].update(tests)
 
 
 @pytest.fixture
@@ -54,11 +70,22 @@ def serve() -> Iterator:
     """Start snippet servers by their console command; all stop after the test."""
     servers: list[Server] = []
 
-    def start(command: str, port: int = 0, *, cwd=ROOT, python=None, **env) -> Server:
+    def start(
+        command: str,
+        port: int = 0,
+        ready: str = r"Uvicorn running on",
+        *,
+        cwd: Path = ROOT,
+        python: str | None = None,
+        **env: str,
+    ) -> Server:
         """Start command; port=0 picks a free one, as a fresh server would.
 
-        cwd and python: the folder and interpreter of a reader's own copy."""
-        server = Server(command, env, port, cwd=cwd, python=python or sys.executable)
+        ready: what it prints once it listens. cwd and python: the folder and
+        interpreter of a reader's own copy."""
+        server = Server(
+            command, env, port, ready, cwd=cwd, python=python or sys.executable
+        )
         servers.append(server)
         return server
 

@@ -1,0 +1,294 @@
+"""Draw the "How fast is it?" figures from the committed benchmark results.
+
+``make bench`` writes docs/bench/fanout.json; these directives turn it into
+tables and an SVG plot each time the site is built, so no figure on the page is
+typed by hand:
+
+``.. bench-machine::``   what produced the figures (cores, CPU, versions);
+``.. bench-summary::``   the headline: CPU per delivery at the largest N;
+``.. bench-stall::``     how the never-reading member was measured;
+``.. bench-table:: fanout`` or ``stalled`` or ``candidates``;
+``.. bench-plot::``      CPU per delivery and latency against N, a line per room.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from docutils import nodes
+from sphinx.application import Sphinx
+from sphinx.util.docutils import SphinxDirective
+
+BASE = "reference uvloop"  # The raw room every other is compared with.
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def cost(results: dict, room: str, members: int) -> float | None:
+    """Server CPU ms per 1,000 deliveries of room at N = members, if measured."""
+    for run in results["fanout"]:
+        if run["room"] == room and run["members"] == members:
+            return run["server_cpu_ms_per_1000"]
+    return None
+
+
+def ratio(results: dict, run: dict, room: str = BASE) -> str:
+    """run's CPU per delivery as a multiple of room's, at the same N."""
+    base = cost(results, room, run["members"])
+    return f"{run['server_cpu_ms_per_1000'] / base:.2f}x" if base else "-"
+
+
+def delivered(run: dict) -> str:
+    text = f"{run['delivered']:,} of {run['expected']:,}"
+    return text if run["ok"] else text + " (failed)"
+
+
+def fanout_rows(results: dict) -> list[list[str]]:
+    header = [
+        "room",
+        "N",
+        "messages/s",
+        "server CPU ms per 1,000 deliveries",
+        f"vs {BASE}",
+        "latency p50 / p99 / max (ms)",
+        "peak RSS (MB)",
+        "client CPU (s)",
+        "delivered",
+    ]
+    rows = [header]
+    for run in results["fanout"]:
+        if run["room"] in results["candidates"]:
+            continue
+        processes = run["client_processes"]
+        rows.append(
+            [
+                run["room"],
+                f"{run['members']:,}",
+                f"{run['rate']:g}",
+                f"{run['server_cpu_ms_per_1000']:.1f}",
+                ratio(results, run),
+                latencies(run),
+                f"{run['server_peak_rss_mb']:.0f}",
+                f"{run['client_cpu_s']:.1f} in {processes} "
+                + ("process" if processes == 1 else "processes"),
+                delivered(run),
+            ]
+        )
+    return rows
+
+
+def candidate_rows(results: dict) -> list[list[str]]:
+    rows = [
+        [
+            "room",
+            "N",
+            "server CPU ms per 1,000 deliveries",
+            "vs chatroom",
+            f"vs {BASE}",
+            "latency p50 / p99 / max (ms)",
+            "delivered",
+        ]
+    ]
+    for run in results["fanout"]:
+        if run["room"] in results["candidates"]:
+            rows.append(
+                [
+                    run["room"],
+                    f"{run['members']:,}",
+                    f"{run['server_cpu_ms_per_1000']:.1f}",
+                    ratio(results, run, "chatroom"),
+                    ratio(results, run),
+                    latencies(run),
+                    delivered(run),
+                ]
+            )
+    return rows
+
+
+def latencies(run: dict) -> str:
+    latency = run["latency_ms"]
+    return f"{latency['p50']:.1f} / {latency['p99']:.1f} / {latency['max']:.1f}"
+
+
+def stalled_rows(results: dict) -> list[list[str]]:
+    rows = [
+        [
+            "room",
+            "others' latency p50 / p99 / max (ms)",
+            "server peak RSS (MB)",
+            "the member that never reads",
+            "delivered to the others",
+        ]
+    ]
+    for run in results["stalled"]:
+        got = run["stalled_member"]
+        fate = (
+            f"cut off with {got['close_code']} after {got['received']} messages"
+            if got["close_code"]
+            else f"all {got['received']} messages kept for it"
+        )
+        rows.append(
+            [
+                run["room"],
+                latencies(run),
+                f"{run['server_peak_rss_mb']:.0f}",
+                fate,
+                delivered(run),
+            ]
+        )
+    return rows
+
+
+def machine_text(results: dict) -> str:
+    machine = results["machine"]
+    settings = results["settings"]
+    versions = ", ".join(f"{k} {v}" for k, v in machine["packages"].items())
+    first = min(run["members"] for run in results["fanout"])
+    deliveries = first * settings["messages"]
+    return (
+        f"Measured by make bench on {machine['cores']} cores ({machine['cpu']}), "
+        f"Python {machine['python']}, {versions}. "
+        f"Each run sends {settings['messages']} messages of {settings['size']} "
+        f"bytes, at {settings['rate']:g} a second or slower, so that the machine "
+        f"delivers at most {settings['deliveries_per_second']:,.0f} messages a second; "
+        f"each client process holds at most "
+        f"{settings['members_per_client_process']} members. "
+        f"/proc counts CPU time in ticks of 1/{machine['clock_ticks']} s: "
+        f"at N = {first}, where a run makes {deliveries:,} deliveries, one tick "
+        f"is {1e6 / machine['clock_ticks'] / deliveries:.1f} ms per 1,000 of them."
+    )
+
+
+def summary_text(results: dict) -> str:
+    """The headline: the rooms' CPU per delivery against the reference's, at top N."""
+    n = max(run["members"] for run in results["fanout"])
+    base = cost(results, BASE, n)
+    parts = [
+        f"{room} {cost(results, room, n):.1f} ms ({cost(results, room, n) / base:.2f}x)"
+        for room in ("chatroom", "chat")
+        if base and cost(results, room, n)
+    ]
+    return (
+        f"At N = {n:,}, {BASE} used {base:.1f} ms of server CPU per 1,000 "
+        f"deliveries; " + ", ".join(parts) + "."
+    )
+
+
+def stall_text(results: dict) -> str:
+    stall = results["settings"]["stall"]
+    total = stall["messages"] * stall["size"] / 2**20
+    return (
+        f"{stall['members']} members and one that never reads; the speaker sends "
+        f"{stall['messages']} messages of {stall['size'] // 1024} KiB "
+        f"({total:.1f} MiB) at {stall['rate']:g} a second."
+    )
+
+
+def plot_svg(results: dict) -> str:
+    """Two panels against N: server CPU per 1,000 deliveries, and p50 latency."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    pyplot.rcParams["svg.fonttype"] = "none"  # Text stays text: small and sharp.
+    pyplot.rcParams["svg.hashsalt"] = "fanout"  # Same input, same SVG.
+    figure, (cpu, latency) = pyplot.subplots(1, 2, figsize=(9, 3.6))
+    rooms = dict.fromkeys(r["room"] for r in results["fanout"])
+    for room in rooms:
+        runs = [r for r in results["fanout"] if r["room"] == room]
+        sizes = [r["members"] for r in runs]
+        style = "o--" if room in results["candidates"] else "o-"
+        cpu.plot(sizes, [r["server_cpu_ms_per_1000"] for r in runs], style, label=room)
+        latency.plot(sizes, [r["latency_ms"]["p50"] for r in runs], style)
+    for axes, title in (
+        (cpu, "server CPU ms per 1,000 deliveries"),
+        (latency, "fan-out latency p50 (ms)"),
+    ):
+        axes.set_xscale("log")
+        axes.set_xlabel("members (N)")
+        axes.set_title(title, fontsize=10)
+        axes.grid(alpha=0.3)
+    latency.set_yscale("log")
+    figure.legend(loc="lower center", ncol=3, fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0.2, 1, 1))
+    out = io.StringIO()
+    figure.savefig(out, format="svg", metadata={"Date": None})
+    pyplot.close(figure)
+    # As wide as the page's column, whatever the screen: scale by its viewBox.
+    return re.sub(
+        r'<svg([^>]*?) width="[^"]*" height="[^"]*"',
+        r'<svg\1 width="100%"',
+        out.getvalue(),
+        count=1,
+    )
+
+
+def list_table(rows: list[list[str]]) -> str:
+    lines = [".. list-table::", "   :header-rows: 1", ""]
+    for row in rows:
+        lines.append("   * - " + row[0])
+        lines += [f"     - {cell}" for cell in row[1:]]
+    return "\n".join(lines)
+
+
+class BenchDirective(SphinxDirective):
+    def results(self) -> dict:
+        path = Path(self.config.bench_results)
+        self.env.note_dependency(str(path))  # A new results file rebuilds the page.
+        return load(path)
+
+
+class BenchMachine(BenchDirective):
+    def run(self) -> list[nodes.Node]:
+        text = machine_text(self.results())
+        return [nodes.paragraph(text, text)]
+
+
+class BenchSummary(BenchDirective):
+    def run(self) -> list[nodes.Node]:
+        text = summary_text(self.results())
+        return [nodes.paragraph(text, text)]
+
+
+class BenchStall(BenchDirective):
+    def run(self) -> list[nodes.Node]:
+        text = stall_text(self.results())
+        return [nodes.paragraph(text, text)]
+
+
+class BenchTable(BenchDirective):
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        results = self.results()
+        rows = {
+            "fanout": lambda: fanout_rows(results),
+            "candidates": lambda: candidate_rows(results),
+            "stalled": lambda: stalled_rows(results),
+        }[self.arguments[0]]()
+        return self.parse_text_to_nodes(list_table(rows))
+
+
+class BenchPlot(BenchDirective):
+    def run(self) -> list[nodes.Node]:
+        svg = plot_svg(self.results())
+        return [nodes.raw("", f'<div class="bench-plot">{svg}</div>', format="html")]
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_config_value(
+        "bench_results", str(Path(__file__).with_name("fanout.json")), "env"
+    )
+    app.add_directive("bench-machine", BenchMachine)
+    app.add_directive("bench-summary", BenchSummary)
+    app.add_directive("bench-stall", BenchStall)
+    app.add_directive("bench-table", BenchTable)
+    app.add_directive("bench-plot", BenchPlot)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

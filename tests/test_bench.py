@@ -1,0 +1,214 @@
+"""The "How fast is it?" chapter: its reference room, its benchmark, its page."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import bench_fanout
+import fanout_report
+import pytest
+import reference_room
+import responder
+from starlette.middleware.sessions import SessionMiddleware
+from support import ROOT, TIMEOUT, argv, commands, snippet
+from uvicorn.loops.auto import auto_loop_factory
+from websockets.asyncio.client import connect as aconnect
+from websockets.asyncio.server import serve as ws_serve
+from websockets.sync.client import connect
+
+PAGE = ROOT / "docs" / "source" / "how-fast-is-it.rst"
+
+
+def said(text: str) -> str:
+    return json.dumps({"text": text})
+
+
+@pytest.mark.verifies("reference_room.console")  # Read at collection, by no test.
+@pytest.mark.parametrize("command", commands("reference_room.console"))
+def test_reference_room_speaks_the_chat_rooms_protocol(serve, command) -> None:
+    server = serve(command, ready="Serving on")
+    with (
+        connect(f"{server.ws_url}/chat/a") as ann,
+        connect(f"{server.ws_url}/chat/a") as bob,
+        connect(f"{server.ws_url}/chat/b") as eve,
+    ):
+        ann.send(said("hi"))
+        for member in (ann, bob):  # The sender hears itself too.
+            heard = json.loads(member.recv(timeout=TIMEOUT))
+            assert heard == {"type": "message", "text": "hi"}
+        eve.send(said("anyone?"))  # Another room: its first message is its own.
+        assert json.loads(eve.recv(timeout=TIMEOUT))["text"] == "anyone?"
+        for bad in ("not json", '"text"', "[1, 2]", '{"txt": "hi"}'):
+            bob.send(bad)
+            error = json.loads(bob.recv(timeout=TIMEOUT))
+            assert error == {"type": "error", "error": "expected JSON"}
+        bob.close()  # Leaving keeps the room for those still in it.
+        ann.send(said("still here"))
+        assert json.loads(ann.recv(timeout=TIMEOUT))["text"] == "still here"
+
+
+def test_reference_room_is_deleted_with_its_last_member() -> None:
+    async def scenario() -> None:
+        async with ws_serve(reference_room.chatroom, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with aconnect(f"ws://127.0.0.1:{port}/chat/a") as ann:
+                await ann.send(said("hi"))
+                await asyncio.wait_for(ann.recv(), TIMEOUT)
+                assert set(reference_room.rooms) == {"a"}
+            server.close()  # Returns once every handler has finished.
+            await asyncio.wait_for(server.wait_closed(), TIMEOUT)
+        assert reference_room.rooms == {}
+
+    asyncio.run(scenario())
+
+
+def test_uvicorn_picks_uvloop_and_responder_turns_sessions_on() -> None:
+    loop = auto_loop_factory()()
+    try:
+        assert type(loop).__module__.startswith("uvloop")
+    finally:
+        loop.close()
+
+    def layers(api: responder.API) -> list[type]:
+        found, app = [], api.app
+        while app is not None:
+            found.append(type(app))
+            app = getattr(app, "app", None)
+        return found
+
+    assert SessionMiddleware in layers(responder.API())
+    assert SessionMiddleware not in layers(responder.API(sessions=False))
+
+
+def test_make_bench_writes_the_results_the_page_draws() -> None:
+    recipe = re.search(r"^bench:.*\n\t(.*)$", (ROOT / "Makefile").read_text(), re.M)
+    assert recipe is not None
+    assert recipe[1].split()[1:] == [
+        "snippets/bench_fanout.py",
+        "--out",
+        "docs/bench/fanout.json",
+    ]
+    assert fanout_report.load(ROOT / "docs" / "bench" / "fanout.json")["fanout"]
+
+
+def test_shown_small_run_delivers_every_message() -> None:
+    result = subprocess.run(
+        argv(commands("bench_fanout.console")[0]),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    results = json.loads(result.stdout)
+    assert [(r["room"], r["members"]) for r in results["fanout"]] == [
+        ("reference uvloop", 10),
+        ("chatroom", 10),
+    ]
+    for run in results["fanout"]:
+        assert run["delivered"] == run["expected"] == 10 * 50, run
+        assert run["client_processes"] == 1 and run["server_peak_rss_mb"] > 10
+        assert 0 < run["latency_ms"]["p50"] <= run["latency_ms"]["max"]
+    assert results["stalled"] == []
+
+
+# Each kind of room once (reference_room.py on asyncio is tested above), and a
+# candidate served with and without the session middleware.
+TINY = [
+    "reference uvloop",
+    "chat",
+    "chatroom",
+    "chatroom no-sessions",
+    "chatroom ws=wsproto",
+]
+
+
+def test_tiny_benchmark_renders_the_page(tmp_path: Path) -> None:
+    """Rooms at tiny N, the stall runs, then the page's figures from them."""
+    out = tmp_path / "fanout.json"
+    assert (
+        bench_fanout.main(
+            [
+                "--sizes=2",
+                "--messages=5",
+                "--rate=200",
+                "--candidates-at=2",
+                f"--rooms={','.join(TINY)}",
+                "--stall-members=2",
+                "--stall-rate=1000",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    results = json.loads(out.read_text())
+    assert [r["room"] for r in results["fanout"]] == TINY
+    assert all(r["delivered"] == r["expected"] for r in results["fanout"])
+    kept, cut = results["stalled"]  # The defaults: the reference, then the room.
+    assert kept["room"] == "reference uvloop" and cut["room"] == "chatroom"
+    assert kept["stalled_member"] == {"received": 600, "close_code": None}
+    assert cut["stalled_member"]["close_code"] == 1008
+    assert cut["stalled_member"]["received"] < 600
+    assert kept["delivered"] == cut["delivered"] == 2 * 600
+
+    html = build_page(tmp_path, out)
+    assert f"{results['machine']['cores']} cores" in html
+    base = results["fanout"][0]["server_cpu_ms_per_1000"]  # reference uvloop
+    assert f"reference uvloop used {base:.1f} ms of server CPU" in html
+    for run in results["fanout"]:
+        assert f"{run['server_cpu_ms_per_1000']:.1f}" in html
+    assert "cut off with 1008" in html and "all 600 messages kept" in html
+    assert html.count("<svg") == 1 and "server CPU ms per 1,000 deliveries" in html
+
+
+def build_page(tmp_path: Path, results: Path) -> str:
+    """Build the chapter's figures (its bench directives only) from results."""
+    source = tmp_path / "source"
+    source.mkdir()
+    directives = re.findall(r"^\.\. bench-.*$", PAGE.read_text(), re.M)
+    assert len(directives) == 7, directives
+    (source / "index.rst").write_text("Bench\n=====\n\n" + "\n\n".join(directives))
+    (source / "conf.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(ROOT / 'docs' / 'bench')!r})\n"
+        f"extensions = ['fanout_report']\nbench_results = {str(results)!r}\n"
+    )
+    build = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", source, tmp_path],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=without_coverage(),  # Sphinx runs no snippet: measuring it costs seconds.
+    )
+    assert build.returncode == 0, build.stderr
+    return (tmp_path / "index.html").read_text()
+
+
+def test_a_room_that_does_not_start_fails_the_run_clearly() -> None:
+    broken = bench_fanout.Room("broken", "exits", ["-c", "print('no')"])
+    with pytest.raises(RuntimeError, match="broken did not start:\nno"):
+        asyncio.run(bench_fanout.start_server(broken))
+
+
+def test_a_room_that_refuses_members_fails_the_run_clearly() -> None:
+    wrong = bench_fanout.Room(
+        "wrong path", "", [snippet_path("chatroom.py")], path="/nowhere"
+    )
+    with pytest.raises(RuntimeError, match="a client process failed to connect"):
+        asyncio.run(bench_fanout.measure(wrong, 2, 1, 10, 10))
+
+
+def snippet_path(name: str) -> str:
+    snippet(name)  # Records that this test used it.
+    return str(ROOT / "snippets" / name)
+
+
+def without_coverage() -> dict[str, str]:
+    """This environment, minus what makes coverage measure a Python subprocess."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
