@@ -35,7 +35,8 @@ from websockets.exceptions import ConnectionClosed
 HERE = Path(__file__).resolve().parent
 TIMEOUT = 60  # Seconds any one step may take before the run fails.
 PER_PROCESS = 250  # Members per client process, so that the clients keep up.
-STALL_SIZE = 16 * 1024  # Bytes per message when one member never reads.
+STALL_SIZE = 8 * 1024  # Bytes per message when one member never reads: under
+# chatroom.py's MAX_MESSAGE, and enough of them to fill the kernel's buffers.
 PACKAGES = ["responder", "starlette", "uvicorn", "websockets", "uvloop", "httptools"]
 
 
@@ -70,7 +71,9 @@ ROOMS = [
         ready="Serving on",
     ),
     Room("chat", "the basic room, chat.py", [str(HERE / "chat.py")], path="/chat"),
-    Room("chatroom", "the resilient room, chatroom.py", [str(HERE / "chatroom.py")]),
+    Room(
+        "chatroom", "the resilient room, chatroom.py", [__file__, "serve", "chatroom"]
+    ),
 ]
 CANDIDATES = [
     variant("chatroom.py, API(sessions=False)", "--no-sessions"),
@@ -86,6 +89,11 @@ def serve(module: str, ws: str, loop: str, http: str, sessions: bool) -> None:
     import uvicorn
 
     room = importlib.import_module(module)
+    # One machine speaks for a thousand people here, so the limits meant for
+    # one person (its rate, its connections) are lifted; every other bound,
+    # the outbox's among them, stays as the room sets it.
+    for limit in ("RATE", "BURST", "MAX_PER_ADDRESS", "MAX_CONNECTIONS"):
+        setattr(room, limit, 10**9)
     api = room.api
     if not sessions:  # The same route, on an API built without session middleware.
         api = responder.API(
@@ -93,7 +101,9 @@ def serve(module: str, ws: str, loop: str, http: str, sessions: bool) -> None:
         )
         api.add_route("/chat/{room}", room.chatroom, websocket=True)
     port = int(os.environ["PORT"])
-    config = uvicorn.Config(api, port=port, ws=ws, loop=loop, http=http)
+    config = uvicorn.Config(
+        api, port=port, ws=ws, loop=loop, http=http, ws_max_size=room.MAX_FRAME
+    )
     with contextlib.suppress(KeyboardInterrupt):
         room.Server(config).run()
 
@@ -463,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         "--stall-rooms", type=names, default=["reference uvloop", "chatroom"]
     )
     parser.add_argument("--stall-members", type=int, default=10)
-    parser.add_argument("--stall-messages", type=int, default=600)
+    parser.add_argument("--stall-messages", type=int, default=1200)
     parser.add_argument("--stall-rate", type=float, default=100)
     parser.add_argument("--out", type=Path, help="write the results here as JSON")
     options = parser.parse_args(args)

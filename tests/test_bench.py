@@ -153,10 +153,10 @@ def test_tiny_benchmark_renders_the_page(tmp_path: Path) -> None:
     assert all(r["delivered"] == r["expected"] for r in results["fanout"])
     kept, cut = results["stalled"]  # The defaults: the reference, then the room.
     assert kept["room"] == "reference uvloop" and cut["room"] == "chatroom"
-    assert kept["stalled_member"] == {"received": 600, "close_code": None}
+    assert kept["stalled_member"] == {"received": 1200, "close_code": None}
     assert cut["stalled_member"]["close_code"] == 1008
-    assert cut["stalled_member"]["received"] < 600
-    assert kept["delivered"] == cut["delivered"] == 2 * 600
+    assert cut["stalled_member"]["received"] < 1200
+    assert kept["delivered"] == cut["delivered"] == 2 * 1200
 
     html = build_page(tmp_path, out)
     assert f"{results['machine']['cores']} cores" in html
@@ -164,7 +164,7 @@ def test_tiny_benchmark_renders_the_page(tmp_path: Path) -> None:
     assert f"reference uvloop used {base:.1f} ms of server CPU" in html
     for run in results["fanout"]:
         assert f"{run['server_cpu_ms_per_1000']:.1f}" in html
-    assert "cut off with 1008" in html and "all 600 messages kept" in html
+    assert "cut off with 1008" in html and "all 1200 messages kept" in html
     assert html.count("<svg") == 1 and "server CPU ms per 1,000 deliveries" in html
 
 
