@@ -40,6 +40,10 @@ class Member:
         self.close_code = code
         self.stopped.set()
 
+    async def speak(self, room: str, text: str) -> None:
+        """Pass on what this member said: here, to the members of its room."""
+        broadcast(room, {"type": "message", "text": text})
+
     async def send_forever(self) -> None:
         while True:
             await self.ws.send_text(await self.outbox.get())
@@ -89,7 +93,7 @@ async def receive_messages(room: str, member: Member) -> None:
         except (ValueError, AttributeError, TypeError, KeyError):
             member.deliver(json.dumps({"type": "error", "error": "expected JSON"}))
             continue  # One bad message is answered, not fatal.
-        broadcast(room, {"type": "message", "text": str(said)})
+        await member.speak(room, str(said))
         await asyncio.sleep(0)  # Let the writers run: a burst cannot starve them.
 
 
