@@ -110,9 +110,9 @@ class Relay:
                 async with self.lock:
                     if not self.pubsub.subscribed:
                         await self.pubsub.subscribe(self.heartbeat_channel)
-                async for message in self.pubsub.listen():
+                while True:  # timeout=None: wait as long as it takes.
+                    self.handle(await self.pubsub.get_message(timeout=None))
                     delay = 0.1
-                    self.handle(message)
             except RedisError as error:  # Not CancelledError: that ends the task.
                 log.warning("Redis: %s; reconnecting in %.1f s", error, delay)
                 await asyncio.sleep(delay)

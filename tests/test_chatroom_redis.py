@@ -1,0 +1,237 @@
+"""One room across processes: `python snippets/chatroom_redis.py`, on a real Redis."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import threading
+from contextlib import ExitStack
+
+import chatroom_redis
+import pytest
+from playwright.sync_api import expect
+from redis_server import RedisServer, redis_binary
+from support import (
+    TIMEOUT,
+    Server,
+    closed_by_stopping,
+    commands,
+    free_port,
+    raw_websocket,
+    say,
+)
+from websockets.sync.client import ClientConnection, connect
+
+BIG = "x" * 64 * 1024
+PING = json.dumps({"type": "ping"})
+
+
+def app(serve, redis: RedisServer, line: int = 1) -> Server:
+    """Start the program as a console line says, on its own port and our Redis."""
+    words = shlex.split(commands("chatroom_redis.console")[line])
+    while "=" in words[0]:  # NAME=value: the port, which serve picks itself.
+        words.pop(0)
+    server = serve(
+        shlex.join(words),
+        REDIS_URL=redis.url,
+        PYTHONWARNINGS="always::ResourceWarning",  # Printed, so a test can see it.
+    )
+    server.wait_for(r"subscribed to heartbeat:")
+    return server
+
+
+def join(stack: ExitStack, server: Server, room: str = "main") -> ClientConnection:
+    """A member, in once a ping is answered: its process has subscribed."""
+    ws = stack.enter_context(connect(f"{server.ws_url}/chat/{room}", max_size=None))
+    ws.send(PING)
+    assert json.loads(ws.recv(timeout=TIMEOUT)) == {"type": "pong"}
+    return ws
+
+
+def speak(ws: ClientConnection, text: str) -> None:
+    ws.send(json.dumps({"text": text}))
+
+
+def texts(ws: ClientConnection, count: int) -> list[str]:
+    """The next count events, all of them messages: their texts."""
+    events = [json.loads(ws.recv(timeout=TIMEOUT)) for _ in range(count)]
+    assert {event["type"] for event in events} <= {"message"}, events
+    return [event["text"] for event in events]
+
+
+def until(ws: ClientConnection, wanted: dict) -> list[dict]:
+    """Read events until wanted arrives; return the ones before it."""
+    before = []
+    while (event := json.loads(ws.recv(timeout=TIMEOUT))) != wanted:
+        before.append(event)
+    return before
+
+
+def notice(text: str) -> dict:
+    return {"type": "notice", "text": text}
+
+
+def message(text: str) -> dict:
+    return {"type": "message", "text": text}
+
+
+def test_try_it_one_redis_two_processes(serve, tmp_path) -> None:
+    redis_line, *app_lines = commands("chatroom_redis.console")
+    binary = redis_binary()
+    assert binary is not None
+    shown = shlex.split(redis_line)
+    assert shown[0] == "redis-server"
+    port = free_port()  # Never the reader's own 6379.
+    options = [str(port) if word == "6379" else word for word in shown[1:]]
+    assert str(port) in options
+    redis = RedisServer(binary, tmp_path, *options, port=port)
+    try:
+        ports = {shlex.split(line)[0] for line in app_lines}
+        assert ports == {"PORT=5042", "PORT=5043"}  # Two processes, two ports.
+        first, second = app(serve, redis, 1), app(serve, redis, 2)
+        with ExitStack() as stack:
+            ann, ben = join(stack, first), join(stack, second)
+            for speaker, text in [(ann, "hello from 5042"), (ben, "hi from 5043")]:
+                speak(speaker, text)
+                assert texts(ann, 1) == texts(ben, 1) == [text]
+    finally:
+        redis.stop()
+
+
+def test_messages_cross_both_ways_in_one_order(serve, redis) -> None:
+    first, second = app(serve, redis), app(serve, redis)
+    with ExitStack() as stack:
+        ann, ben = join(stack, first), join(stack, second)
+        cat, dan = join(stack, first), join(stack, second)
+        for n in range(100):  # Ann and Ben speak at once, on two processes.
+            speak(ann, f"ann {n}")
+            speak(ben, f"ben {n}")
+        heard = [texts(ws, 200) for ws in (ann, ben, cat, dan)]
+        assert heard[0] == heard[1] == heard[2] == heard[3]  # One order for all.
+        for name in ("ann", "ben"):  # And each speaker's own order.
+            said = [text for text in heard[0] if text.startswith(name)]
+            assert said == [f"{name} {n}" for n in range(100)]
+        assert {text[:3] for text in heard[0][:100]} == {"ann", "ben"}  # Mixed.
+
+
+def test_a_thousand_messages_none_lost(serve, redis) -> None:
+    first, second = app(serve, redis), app(serve, redis)
+    sent = [f"message {n}" for n in range(1000)]
+    with ExitStack() as stack:
+        ann, ben = join(stack, first), join(stack, second)
+        for text in sent:
+            speak(ann, text)
+        assert texts(ben, 1000) == sent
+        assert texts(ann, 1000) == sent  # Her own, through Redis too.
+
+
+@pytest.mark.verifies("scaled/index.html")
+def test_two_pages_on_two_processes_chat(serve, redis, browser) -> None:
+    first, second = app(serve, redis), app(serve, redis)
+    pages = [browser.new_page(), browser.new_page()]
+    for page, server in zip(pages, (first, second), strict=True):
+        page.goto(f"{server.http_url}/static/index.html")
+        expect(page.locator("#status")).to_have_text("Connected")
+        server.wait_for(r"subscribed to chat:main")  # Its process hears the room.
+    said: list[str] = []
+    for speaker, text in [(0, "one"), (1, "two"), (0, "three"), (1, "four")]:
+        say(pages[speaker], text)
+        said.append(text)
+        expect(pages[speaker].locator("#messages li").last).to_have_text(text)
+    for page in pages:  # Each page heard the other: every message, in order.
+        expect(page.locator("#messages li")).to_have_text(said)
+        page.close()
+
+
+def test_a_redis_restart_is_survived_and_told(serve, redis) -> None:
+    first, second = app(serve, redis), app(serve, redis)
+    with ExitStack() as stack:
+        ann, ben = join(stack, first), join(stack, second)
+        speak(ann, "before")
+        assert texts(ben, 1) == texts(ann, 1) == ["before"]
+        redis.restart()  # SIGTERM, then the same port again, empty.
+        for ws in (ann, ben):  # Still connected, and told.
+            until(ws, notice(chatroom_redis.MISSED))
+        speak(ben, "after")
+        for ws in (ann, ben):  # Traffic flows again.
+            until(ws, message("after"))
+
+
+def test_a_frozen_redis_is_detected_and_told(serve, redis) -> None:
+    first, second = app(serve, redis), app(serve, redis)
+    with ExitStack() as stack:
+        ann, ben = join(stack, first), join(stack, second)
+        redis.freeze()  # SIGSTOP: connections stay open, nothing answers.
+        try:
+            for ws in (ann, ben):
+                assert until(ws, notice(chatroom_redis.LOST)) == []
+            speak(ann, "while frozen")  # Not confirmed, and ann still connected.
+            error = {"type": "error", "error": chatroom_redis.NOT_CONFIRMED}
+            assert until(ann, error) == []
+        finally:
+            redis.thaw()
+        for ws in (ann, ben):
+            until(ws, notice(chatroom_redis.BACK))
+        speak(ben, "thawed")
+        for ws in (ann, ben):
+            before = until(ws, message("thawed"))
+            # What was sent while frozen may still arrive: not confirmed is not lost.
+            assert before in ([], [message("while frozen")]), before
+
+
+def test_a_room_joined_while_redis_is_down_works_once_it_is_back(serve, redis) -> None:
+    first = app(serve, redis)
+    redis.stop()
+    try:
+        with connect(f"{first.ws_url}/chat/main") as ann:
+            speak(ann, "nobody hears this")
+            error = {"type": "error", "error": chatroom_redis.NOT_CONFIRMED}
+            until(ann, error)
+            redis.start()
+            first.wait_for(r"subscribed to chat:main")
+            speak(ann, "back")
+            until(ann, message("back"))
+    finally:
+        if redis.process is None:
+            redis.start()
+
+
+def test_a_member_that_never_reads_slows_neither_process(serve, redis) -> None:
+    first, second = app(serve, redis), app(serve, redis)
+    silent = raw_websocket(first, "/chat/main", receive_buffer=4096)
+    sent = [f"{n:03} {BIG}" for n in range(300)]
+    with ExitStack() as stack:
+        people = [join(stack, server) for server in (first, second, first, second)]
+        heard: list[list[str]] = [[] for _ in people]
+        window = threading.Semaphore(20)  # Speak, but let the room keep up.
+
+        def listen(ws: ClientConnection, into: list[str]) -> None:
+            for _ in sent:
+                into.extend(texts(ws, 1))
+                if ws is people[0]:
+                    window.release()
+
+        threads = [
+            threading.Thread(target=listen, args=pair, daemon=True)
+            for pair in zip(people, heard, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for text in sent:
+            window.acquire()
+            speak(people[0], text)
+        for thread in threads:
+            thread.join()
+        assert all(h == sent for h in heard)  # Everyone, everything, in order.
+    first.wait_for(r"^INFO:chatroom:closing a member of 'main' with 1008$")
+    silent.close()
+
+
+def test_stopping_tells_members_1001_and_closes_cleanly(serve, redis) -> None:
+    first = app(serve, redis)
+    with connect(f"{first.ws_url}/chat/main") as ann:
+        speak(ann, "hello")
+        assert texts(ann, 1) == ["hello"]
+        assert closed_by_stopping(first, ann) == 1001
+    assert "Application shutdown complete." in first.output
+    assert "ResourceWarning" not in first.output
