@@ -8,7 +8,7 @@ SPHINXOPTS ?= -W --keep-going -n
 # -M must come first; the configuration is the root's conf.py.
 sphinx = $(BIN)/sphinx-build -M $(1) docs/source build -c . $(SPHINXOPTS)
 
-.PHONY: html doctest livehtml lint clean mutate
+.PHONY: html doctest livehtml lint clean mutate bench-redis
 
 # Rebuilt whenever pyproject.toml is newer than the last install.
 $(STAMP): pyproject.toml
@@ -44,3 +44,8 @@ clean:
 # tests, MUTATE_ARGS=--survivors re-runs only the last run's survivors.
 mutate: $(STAMP)
 	$(BIN)/python tests/mutate.py $(MUTATE_ARGS)
+
+# Measure the Redis room (latency, restarts, loss) into docs/redis-bench.json,
+# which the scale-out page renders; commit the file with the change it measures.
+bench-redis: $(STAMP)
+	$(BIN)/python tests/bench_redis.py
