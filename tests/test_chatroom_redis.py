@@ -235,3 +235,16 @@ def test_stopping_tells_members_1001_and_closes_cleanly(serve, redis) -> None:
         assert closed_by_stopping(first, ann) == 1001
     assert "Application shutdown complete." in first.output
     assert "ResourceWarning" not in first.output
+
+
+def test_under_uvicorn_workers_stopping_says_1012_not_1001(serve, redis) -> None:
+    port = free_port()
+    line = commands("chatroom_redis_workers.console")[0]
+    server = serve(line.replace("5042", str(port)), port, REDIS_URL=redis.url)
+    server.wait_for(r"Application startup complete")  # A worker, at least, is up.
+    with connect(f"{server.ws_url}/chat/main") as ann:
+        speak(ann, "hello")
+        assert texts(ann, 1) == ["hello"]
+        # Each worker runs a plain uvicorn.Server: chatroom.py's Server, which
+        # says 1001, does not run.
+        assert closed_by_stopping(server, ann) == 1012
