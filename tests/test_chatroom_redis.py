@@ -43,8 +43,9 @@ def app(serve, redis: RedisServer, line: int = 1) -> Server:
 
 
 def join(stack: ExitStack, server: Server, room: str = "main") -> ClientConnection:
-    """A member, in once a ping is answered: its process has subscribed."""
+    """A member, in once a ping is answered and its process has subscribed."""
     ws = stack.enter_context(connect(f"{server.ws_url}/chat/{room}", max_size=None))
+    server.wait_for(rf"subscribed to chat:{room}$")
     ws.send(PING)
     assert json.loads(ws.recv(timeout=TIMEOUT)) == {"type": "pong"}
     return ws
