@@ -208,8 +208,11 @@ class RedisMember(Member):
 @api.route("/chat/{room}", websocket=True)
 async def chatroom(ws: WebSocket, room: str) -> None:
     await ws.accept()
+    member = RedisMember(ws)
+    if not relay.healthy:  # Joining while Redis does not answer: say so.
+        member.deliver(json.dumps({"type": "notice", "text": LOST}))
     async with relay.following(room):
-        await take_part(room, RedisMember(ws))
+        await take_part(room, member)
 
 
 if __name__ == "__main__":

@@ -168,6 +168,10 @@ def test_a_frozen_redis_is_detected_and_told(serve, redis) -> None:
         try:
             for ws in (ann, ben):
                 assert until(ws, notice(chatroom_redis.LOST)) == []
+            with connect(f"{first.ws_url}/chat/main") as cat:  # A newcomer is told.
+                assert json.loads(cat.recv(timeout=TIMEOUT)) == notice(
+                    chatroom_redis.LOST
+                )
             speak(ann, "while frozen")  # Not confirmed, and ann still connected.
             error = {"type": "error", "error": chatroom_redis.NOT_CONFIRMED}
             assert until(ann, error) == []
