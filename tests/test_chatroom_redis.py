@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import threading
+import time
 from contextlib import ExitStack
 
 import chatroom_redis
@@ -244,12 +245,26 @@ def test_stopping_tells_members_1001_and_closes_cleanly(serve, redis) -> None:
     assert "ResourceWarning" not in first.output
 
 
+def workers_connect(url: str) -> ClientConnection:
+    """Connect once a worker listens. Workers log nothing when they start to
+    listen, just after "Application startup complete", so this retries a
+    refused connection for a short while: there is no event to wait for."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        try:
+            return connect(url)
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def test_under_uvicorn_workers_stopping_says_1012_not_1001(serve, redis) -> None:
     port = free_port()
     line = commands("chatroom_redis_workers.console")[0]
     server = serve(line.replace("5042", str(port)), port, REDIS_URL=redis.url)
-    server.wait_for(r"Application startup complete")  # A worker, at least, is up.
-    with connect(f"{server.ws_url}/chat/main") as ann:
+    server.wait_for(r"Application startup complete")
+    with workers_connect(f"{server.ws_url}/chat/main") as ann:
         speak(ann, "hello")
         assert texts(ann, 1) == ["hello"]
         # Each worker runs a plain uvicorn.Server: chatroom.py's Server, which
