@@ -157,6 +157,10 @@ class Relay:
                 self.healthy = False
                 log.warning("Redis has not answered for %.0f s", SILENCE)
                 tell_everyone(LOST)
+                # A connection can die without a word, and then waiting on it
+                # never ends: drop it, so that the reader connects afresh.
+                if self.pubsub.connection:
+                    await self.pubsub.connection.disconnect(nowait=True)
             await asyncio.sleep(HEARTBEAT)
 
     def start(self) -> None:

@@ -29,16 +29,21 @@ BIG = "x" * 64 * 1024
 PING = json.dumps({"type": "ping"})
 
 
-def app(serve, redis: RedisServer, line: int = 1) -> Server:
+def launch(serve, redis: RedisServer, line: int = 1) -> Server:
     """Start the program as a console line says, on its own port and our Redis."""
     words = shlex.split(commands("chatroom_redis.console")[line])
     while "=" in words[0]:  # NAME=value: the port, which serve picks itself.
         words.pop(0)
-    server = serve(
+    return serve(
         shlex.join(words),
         REDIS_URL=redis.url,
         PYTHONWARNINGS="always::ResourceWarning",  # Printed, so a test can see it.
     )
+
+
+def app(serve, redis: RedisServer, line: int = 1) -> Server:
+    """Started, and subscribed to its heartbeat: connected to Redis."""
+    server = launch(serve, redis, line)
     server.wait_for(r"subscribed to heartbeat:")
     return server
 
@@ -178,8 +183,10 @@ def test_a_frozen_redis_is_detected_and_told(serve, redis) -> None:
             assert until(ann, error) == []
         finally:
             redis.thaw()
-        for ws in (ann, ben):
-            until(ws, notice(chatroom_redis.BACK))
+        for ws in (ann, ben):  # Each process connected afresh: MISSED, then BACK.
+            assert notice(chatroom_redis.MISSED) in until(
+                ws, notice(chatroom_redis.BACK)
+            )
         speak(ben, "thawed")
         for ws in (ann, ben):
             before = until(ws, message("thawed"))
@@ -202,6 +209,20 @@ def test_a_room_joined_while_redis_is_down_works_once_it_is_back(serve, redis) -
     finally:
         if redis.process is None:
             redis.start()
+
+
+def test_a_process_started_before_redis_waits_for_it(serve, redis) -> None:
+    redis.stop()
+    try:
+        first = launch(serve, redis)
+        first.wait_for(r"Redis has not answered for")
+    finally:
+        redis.start()
+    first.wait_for(r"subscribed to heartbeat:")
+    with connect(f"{first.ws_url}/chat/main") as ann:
+        first.wait_for(r"subscribed to chat:main$")
+        speak(ann, "late, but here")
+        until(ann, message("late, but here"))
 
 
 def test_a_member_that_never_reads_slows_neither_process(serve, redis) -> None:
