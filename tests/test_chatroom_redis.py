@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
-from redis_server import RedisServer, redis_binary
+from redis_server import RedisServer
 from support import (
     TIMEOUT,
     Server,
@@ -84,27 +84,26 @@ def message(text: str) -> dict:
     return {"type": "message", "text": text}
 
 
-def test_try_it_one_redis_two_processes(serve, tmp_path) -> None:
+def test_try_it_one_redis_two_processes(serve, redis, tmp_path) -> None:
+    """The shown redis-server command, run by the binary the fixture found."""
     redis_line, *app_lines = commands("chatroom_redis.console")
-    binary = redis_binary()
-    assert binary is not None
     shown = shlex.split(redis_line)
     assert shown[0] == "redis-server"
     port = free_port()  # Never the reader's own 6379.
     options = [str(port) if word == "6379" else word for word in shown[1:]]
     assert str(port) in options
-    redis = RedisServer(binary, tmp_path, *options, port=port)
+    ours = RedisServer(redis.binary, tmp_path, *options, port=port)
     try:
         ports = {shlex.split(line)[0] for line in app_lines}
         assert ports == {"PORT=5042", "PORT=5043"}  # Two processes, two ports.
-        first, second = app(serve, redis, 1), app(serve, redis, 2)
+        first, second = app(serve, ours, 1), app(serve, ours, 2)
         with ExitStack() as stack:
             ann, ben = join(stack, first), join(stack, second)
             for speaker, text in [(ann, "hello from 5042"), (ben, "hi from 5043")]:
                 speak(speaker, text)
                 assert texts(ann, 1) == texts(ben, 1) == [text]
     finally:
-        redis.stop()
+        ours.stop()
 
 
 def test_messages_cross_both_ways_in_one_order(serve, redis) -> None:
