@@ -113,6 +113,7 @@ class Relay:
                 while True:  # timeout=None: wait as long as it takes.
                     self.handle(await self.pubsub.get_message(timeout=None))
                     delay = 0.1
+                    await asyncio.sleep(0)  # Let the writers run between messages.
             except RedisError as error:  # Not CancelledError: that ends the task.
                 log.warning("Redis: %s; reconnecting in %.1f s", error, delay)
                 await asyncio.sleep(delay)

@@ -48,6 +48,7 @@ class RedisServer:
         self.port = port or free_port()
         self.options = options or ("--save", "", "--appendonly", "no")
         self.lines: list[str] = []
+        self._changed = threading.Condition()
         self.process: subprocess.Popen[str] | None = None
         self.start()
 
@@ -73,7 +74,9 @@ class RedisServer:
 
         def read() -> None:
             for line in process.stdout:
-                self.lines.append(line)
+                with self._changed:
+                    self.lines.append(line)
+                    self._changed.notify_all()
                 if "Ready to accept connections" in line:
                     ready.set()
             ready.set()  # It exited: say so below.
@@ -81,6 +84,14 @@ class RedisServer:
         self._reader = threading.Thread(target=read, daemon=True)
         self._reader.start()
         assert ready.wait(TIMEOUT) and process.poll() is None, "".join(self.lines)
+
+    def wait_for(self, text: str) -> None:
+        """Block until the server logs a line containing text."""
+        with self._changed:
+            found = self._changed.wait_for(
+                lambda: any(text in line for line in self.lines), TIMEOUT
+            )
+        assert found, f"Redis never logged {text!r}:\n" + "".join(self.lines)
 
     def stop(self) -> None:
         """SIGTERM, as a service manager stops it, then wait until it has gone."""

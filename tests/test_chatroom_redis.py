@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
 import threading
 import time
 from contextlib import ExitStack
@@ -222,6 +223,32 @@ def test_a_process_started_before_redis_waits_for_it(serve, redis) -> None:
         first.wait_for(r"subscribed to chat:main$")
         speak(ann, "late, but here")
         until(ann, message("late, but here"))
+
+
+def test_a_process_cut_off_by_redis_for_being_slow_recovers(serve, redis) -> None:
+    first, second = app(serve, redis), app(serve, redis)
+    sent = [f"{n:03} {BIG}" for n in range(300)]  # 19 MiB, past every buffer.
+    with ExitStack() as stack:
+        ann, ben = join(stack, first), join(stack, second)
+        admin = SyncRedis.from_url(redis.url, decode_responses=True)
+        stack.enter_context(admin)
+        name = "client-output-buffer-limit"
+        stack.callback(admin.config_set, name, admin.config_get(name)[name])
+        admin.config_set(name, "pubsub 1mb 0 0")  # Cut a subscriber past 1 MiB.
+        first.process.send_signal(signal.SIGSTOP)  # Its reader reads nothing.
+        try:
+            for text in sent:
+                speak(ben, text)
+                assert texts(ben, 1) == [text]  # The other process keeps up.
+            redis.wait_for("for overcoming of output buffer limits")
+        finally:
+            first.process.send_signal(signal.SIGCONT)
+        before = until(ann, notice(chatroom_redis.MISSED))  # Reconnected.
+        speak(ben, "after")
+        events = before + until(ann, message("after"))
+        heard = [e["text"] for e in events if e["type"] == "message"]
+        assert heard == sent[: len(heard)]  # What came through, in order,
+        assert len(heard) < len(sent)  # and what was lost, announced.
 
 
 def test_a_member_that_never_reads_slows_neither_process(serve, redis) -> None:
