@@ -14,7 +14,7 @@ sphinx = $(BIN)/sphinx-build -M $(1) docs/source build -c . $(SPHINXOPTS)
 # pytest-xdist workers for `make doctest`: one per core; 0 runs in one process.
 PYTEST_WORKERS ?= auto
 
-.PHONY: html doctest livehtml lint clean mutate measure bench
+.PHONY: html doctest livehtml lint clean mutate measure bench bench-redis
 
 # Rebuilt whenever pyproject.toml is newer than the last install.
 $(STAMP): pyproject.toml
@@ -59,3 +59,8 @@ measure: $(STAMP)
 # the "How fast is it?" page draws its tables and plot from.
 bench: $(STAMP)
 	$(BIN)/python snippets/bench_fanout.py --out docs/bench/fanout.json
+
+# Measure the Redis room (latency, restarts, loss) into docs/redis-bench.json,
+# which the scale-out page renders; commit the file with the change it measures.
+bench-redis: $(STAMP)
+	$(BIN)/python tests/bench_redis.py

@@ -46,6 +46,28 @@ if MUTATION.exists():
 else:
     myst_substitutions["mutation_score"] = "not measured yet"
 
+# The last `make bench-redis` result, committed in docs/redis-bench.json.
+BENCH = json.loads((Path(__file__).parent / "docs" / "redis-bench.json").read_text())
+bench = {
+    f"redis_{where}_{cut}": f"{BENCH['latency'][where][cut + '_ms']:.2g} ms"
+    for where in ("in_memory", "same_process", "cross_process")
+    for cut in ("p50", "p99")
+}
+bench |= {
+    f"redis_{part}_{key.removesuffix('_s')}": f"{BENCH[part][key]:.1f} s"
+    for part in ("restart", "stall")
+    for key in BENCH[part]
+    if key.endswith("_s")
+}
+bench |= {f"redis_loss_{key}": str(value) for key, value in BENCH["loss"].items()}
+bench |= {f"redis_{key}": str(value) for key, value in BENCH["machine"].items()}
+bench |= {
+    "redis_rounds": str(BENCH["latency"]["rounds"]),
+    "redis_restarts": str(BENCH["restart"]["restarts"]),
+}
+rst_epilog += "".join(f".. |{name}| replace:: {text}\n" for name, text in bench.items())
+
+
 # The last `make measure` result for the resilient room: docs/resilient.json.
 RESILIENT = Path(__file__).parent / "docs" / "resilient.json"
 rst_epilog += "".join(

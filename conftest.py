@@ -8,6 +8,7 @@ from pathlib import Path
 
 import coverage
 import pytest
+from redis_server import INSTALL, RedisServer, redis_binary
 from support import IN_CI, RESULTS, ROOT, SNIPPETS, Server, current, used, write_results
 
 
@@ -116,3 +117,16 @@ def browser() -> Iterator:
             )
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A private Redis for the whole session; tests may restart or freeze it."""
+    binary = redis_binary()
+    if binary is None:
+        if IN_CI:
+            pytest.fail(INSTALL)
+        pytest.skip(INSTALL)
+    server = RedisServer(binary, tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()

@@ -19,7 +19,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 MAX_MESSAGE = 10_000  # Characters in one message; more is closed with 1009.
 MAX_FRAME = 4 * MAX_MESSAGE  # Bytes: UTF-8 takes up to 4 for a character.
 OUTBOX_BYTES = 512 * 1024  # UTF-8 a member may fall behind by; then 1008.
-RATE, BURST = 5, 10  # Messages one connection may send a second, and at once.
+RATE = float(os.environ.get("CHAT_RATE", "5"))  # Messages a connection may send
+BURST = int(2 * RATE)  # a second, and at once.
 MAX_CONNECTIONS = 500  # Open at once, in all: keep it well under `ulimit -n`.
 MAX_PER_ADDRESS = 20  # Open at once from one client address.
 ROOM_NAME = re.compile(r"[a-z0-9-]{1,32}")  # Any other name is refused.
@@ -59,8 +60,12 @@ class Member:
         self.ready.set()
 
     def message(self, text: str) -> dict:
-        """The event that text said by this member becomes."""
+        """What this member said, as the event the room sends."""
         return {"type": "message", "text": text}
+
+    async def speak(self, room: str, text: str) -> None:
+        """Pass on what this member said: here, to the members of its room."""
+        broadcast(room, self.message(text))
 
     def stop(self, code: int) -> None:
         self.close_code = code
@@ -154,7 +159,7 @@ async def receive_messages(room: str, member: Member) -> None:
         elif event.get("type") == "ping":  # A heartbeat: answer the sender.
             member.deliver(PONG)
         else:
-            broadcast(room, member.message(event["text"]))
+            await member.speak(room, event["text"])
             await asyncio.sleep(0)  # Let the writers run: a burst cannot starve them.
 
 

@@ -2,7 +2,9 @@
 
 import asyncio
 import json
+import os
 import socket
+import subprocess
 import sys
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +17,7 @@ import pytest
 import uvicorn
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
-from support import closed_by_app, refused_by_app
+from support import SNIPPETS, TIMEOUT, closed_by_app, refused_by_app
 
 T = TypeVar("T")
 
@@ -361,3 +363,20 @@ def test_a_ping_is_answered_to_its_sender_only(client) -> None:
 def test_uvicorn_has_a_frame_limit_of_its_own() -> None:
     assert uvicorn.Config(chatroom.api).ws_max_size == 16 * 1024 * 1024
     assert chatroom.MAX_FRAME == 4 * chatroom.MAX_MESSAGE  # Ours is smaller.
+
+
+@pytest.mark.parametrize(
+    ("env", "limits"), [({}, "5.0 10"), ({"CHAT_RATE": "50"}, "50.0 100")]
+)
+def test_chat_rate_sets_the_rate_and_a_burst_of_two_seconds(env, limits) -> None:
+    environ = {k: v for k, v in os.environ.items() if k != "CHAT_RATE"} | env
+    shown = subprocess.run(
+        [sys.executable, "-c", "import chatroom; print(chatroom.RATE, chatroom.BURST)"],
+        cwd=SNIPPETS,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=True,
+    )
+    assert shown.stdout.split() == limits.split()
