@@ -76,16 +76,14 @@ ROOMS = [
     ),
 ]
 CANDIDATES = [
-    variant("chatroom.py, API(sessions=False)", "--no-sessions"),
     variant("chatroom.py, uvicorn --ws websockets", "--ws=websockets"),
     variant("chatroom.py, uvicorn --ws wsproto", "--ws=wsproto"),
     variant("chatroom.py, asyncio loop and h11", "--loop=asyncio", "--http=h11"),
 ]
 
 
-def serve(module: str, ws: str, loop: str, http: str, sessions: bool) -> None:
+def serve(module: str, ws: str, loop: str, http: str) -> None:
     """Run a room module's app under uvicorn with the given implementations."""
-    import responder
     import uvicorn
 
     room = importlib.import_module(module)
@@ -94,15 +92,9 @@ def serve(module: str, ws: str, loop: str, http: str, sessions: bool) -> None:
     # the outbox's among them, stays as the room sets it.
     for limit in ("RATE", "BURST", "MAX_PER_ADDRESS", "MAX_CONNECTIONS"):
         setattr(room, limit, 10**9)
-    api = room.api
-    if not sessions:  # The same route, on an API built without session middleware.
-        api = responder.API(
-            sessions=False, ws_idle_timeout=room.api.router.ws_idle_timeout
-        )
-        api.add_route("/chat/{room}", room.chatroom, websocket=True)
     port = int(os.environ["PORT"])
     config = uvicorn.Config(
-        api, port=port, ws=ws, loop=loop, http=http, ws_max_size=room.MAX_FRAME
+        room.api, port=port, ws=ws, loop=loop, http=http, ws_max_size=room.MAX_FRAME
     )
     with contextlib.suppress(KeyboardInterrupt):
         room.Server(config).run()
@@ -451,9 +443,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--ws", default="auto")
         parser.add_argument("--loop", default="auto")
         parser.add_argument("--http", default="auto")
-        parser.add_argument("--no-sessions", dest="sessions", action="store_false")
         options = parser.parse_args(args[1:])
-        serve(options.module, options.ws, options.loop, options.http, options.sessions)
+        serve(options.module, options.ws, options.loop, options.http)
         return 0
     every = [room.name for room in ROOMS + CANDIDATES]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -28,7 +28,10 @@ CLOSE_TIMEOUT = 5  # Seconds to wait for a close frame to get through.
 
 log = logging.getLogger("chatroom")
 # The room page at /static/index.html. Silent for 5 minutes: closed, 1001.
-api = responder.API(static_dir=Path(__file__).parent / "room", ws_idle_timeout=300)
+# No cookie sessions: the room has no use for them (Responder's default is on).
+api = responder.API(
+    static_dir=Path(__file__).parent / "room", ws_idle_timeout=300, sessions=False
+)
 
 PONG = json.dumps({"type": "pong"})
 BAD_INPUT = json.dumps({"type": "error", "error": "expected JSON"})

@@ -119,12 +119,11 @@ def test_shown_small_run_delivers_every_message() -> None:
 
 
 # Each kind of room once (reference_room.py on asyncio is tested above), and a
-# candidate served with and without the session middleware.
+# candidate served with another WebSocket implementation.
 TINY = [
     "reference uvloop",
     "chat",
     "chatroom",
-    "chatroom no-sessions",
     "chatroom ws=wsproto",
 ]
 

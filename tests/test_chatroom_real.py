@@ -134,6 +134,7 @@ def test_stopping_the_server_tells_clients_1001(serve) -> None:
         assert json.loads(ws.recv(timeout=10))["text"] == "hello"
         assert closed_by_stopping(server, ws) == 1001
     assert "Application shutdown complete." in server.output  # Uvicorn finished.
+    assert "session key" not in server.output  # sessions=False: no such warning.
 
 
 def test_two_processes_keep_two_registries(serve) -> None:
