@@ -1,4 +1,4 @@
-"""One member that never reads freezes the basic room of chapter 4."""
+"""One member that never reads freezes the basic room, chat.py."""
 
 import threading
 
