@@ -16,13 +16,14 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 from snippet_contract import snippet_files
-from support import ROOT, SNIPPETS, TIMEOUT, argv, commands, say
+from support import ROOT, SNIPPETS, TIMEOUT, argv, commands, run, say, snippet
 from terminal import converse
 from websockets.sync.client import connect
 
@@ -267,6 +268,23 @@ def test_secure_chat(serve, reader, browser) -> None:
     chat(pages, [(0, "hi ben"), (1, "hi ann")])
     for page in pages:
         page.close()
+
+
+def test_talk_to_the_room(serve, reader) -> None:
+    server = start(serve, reader, "announce.console")
+    results = []
+
+    def announce() -> None:  # In a third terminal, once the client has joined.
+        server.wait_for(r"room 'main' opened")
+        results.append(run(commands("announce_curl.console")[0], server))
+
+    curl = threading.Thread(target=announce)
+    curl.start()
+    converse(server, "announce_session.console")
+    curl.join()
+    (result,) = results
+    shown = snippet("announce_curl.console").splitlines()
+    assert result.stdout.splitlines() == shown[1:], result.stderr
 
 
 def test_every_picture_of_the_site_renders(site, browser) -> None:
