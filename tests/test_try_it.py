@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import ConsoleMessage, Page, expect
 from snippet_contract import snippet_files
 from support import ROOT, SNIPPETS, TIMEOUT, argv, commands, run, say, snippet
 from terminal import converse
@@ -285,6 +285,27 @@ def test_talk_to_the_room(serve, reader) -> None:
     (result,) = results
     shown = snippet("announce_curl.console").splitlines()
     assert result.stdout.splitlines() == shown[1:], result.stderr
+
+
+def test_refusals_that_say_why(serve, reader, browser) -> None:
+    server = start(serve, reader, "refusals.console")
+    converse(server, "refusals_denial.console", hang_up=False, exit_code=1)
+    result = run(commands("refusals_curl.console")[0], server)
+    shown = snippet("refusals_curl.console").splitlines()
+    assert result.stdout.splitlines() == shown[1:], result.stderr
+    converse(server, "refusals_close.console", hang_up=False)
+    page = browser.new_page()
+    messages: list[ConsoleMessage] = []
+    page.on("console", lambda message: messages.append(message))
+    page.goto(f"{server.http_url}/static/index.html")
+    page.evaluate(f"async () => {{\n{snippet('refusals.js')}}}")  # As pasted.
+    page.close()
+    logged = [m.text.rstrip() for m in messages if m.type == "log"]
+    assert logged == snippet("refusals_console.txt").splitlines()
+    # The status reaches the developer's console, not the page's code.
+    errors = [m.text for m in messages if m.type == "error"]
+    assert any("/chat/Main' failed" in e and "code: 403" in e for e in errors)
+    assert any("/deny/Main' failed" in e and "code: 404" in e for e in errors)
 
 
 def test_every_picture_of_the_site_renders(site, browser) -> None:
