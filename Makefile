@@ -48,6 +48,8 @@ mutate: $(STAMP)
 	$(BIN)/python tests/mutate.py $(MUTATE_ARGS)
 
 # The resilient room's measured costs, written to docs/resilient.json and
-# shown on its page. Run it on a quiet machine; the page names the machine.
+# shown on its page; a blocked event loop's, in docs/blocking.json. Run it on
+# a quiet machine; the pages name the machine.
 measure: $(STAMP)
 	$(BIN)/python tests/measure_chatroom.py
+	$(BIN)/python tests/measure_blocking.py

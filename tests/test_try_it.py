@@ -308,6 +308,23 @@ def test_refusals_that_say_why(serve, reader, browser) -> None:
     assert any("/deny/Main' failed" in e and "code: 404" in e for e in errors)
 
 
+def test_never_block_the_event_loop(serve, reader) -> None:
+    server = start(serve, reader, "blocking.console")
+    results = []
+
+    def report() -> None:  # In a third terminal, once the client has joined.
+        server.wait_for(r"room 'main' opened")
+        results.append(run(commands("blocking_curl.console")[0], server))
+
+    curl = threading.Thread(target=report)
+    curl.start()
+    converse(server, "blocking_client.console", hang_up=False)
+    curl.join()
+    (result,) = results
+    shown = snippet("blocking_curl.console").splitlines()
+    assert result.stdout.splitlines() == shown[1:], result.stderr
+
+
 def test_every_picture_of_the_site_renders(site, browser) -> None:
     screenshot = (SCREENSHOTS / "two-windows.png").exists()
     pictures = 0
