@@ -325,6 +325,21 @@ def test_never_block_the_event_loop(serve, reader) -> None:
     assert result.stdout.splitlines() == shown[1:], result.stderr
 
 
+def test_clients_without_cookies(serve, reader, browser) -> None:
+    server = start(serve, reader, "tickets.console")
+    converse(server, "tickets_client.console", hang_up=False)
+    page = browser.new_page()
+    messages: list[ConsoleMessage] = []
+    page.on("console", lambda message: messages.append(message))
+    page.goto(f"{server.http_url}/")  # Not found, but the server's origin.
+    page.evaluate(f"async () => {{\n{snippet('tickets.js')}}}")  # As pasted.
+    page.close()
+    logged = [m.text for m in messages if m.type == "log"]
+    assert logged == snippet("tickets_console.txt").splitlines()
+    errors = [m.text for m in messages if m.type == "error"]
+    assert any("Sec-WebSocket-Protocol' header but no response" in e for e in errors)
+
+
 def test_every_picture_of_the_site_renders(site, browser) -> None:
     screenshot = (SCREENSHOTS / "two-windows.png").exists()
     pictures = 0
