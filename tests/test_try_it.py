@@ -340,6 +340,26 @@ def test_clients_without_cookies(serve, reader, browser) -> None:
     assert any("Sec-WebSocket-Protocol' header but no response" in e for e in errors)
 
 
+@pytest.mark.verifies("room/index.html")
+def test_resources_per_message(serve, reader, browser, tmp_path) -> None:
+    database = str(tmp_path / "chat.sqlite3")  # Not the reader's folder.
+    server = start(serve, reader, "history.console", CHAT_DATABASE=database)
+    url = f"{server.http_url}/static/index.html"
+    (first,) = open_windows(browser, url, 1)
+    chat([first], [(0, "Is anyone keeping notes?")])
+    (second,) = open_windows(browser, url, 1)  # Another tab: the history.
+    expect(second.locator("#messages li")).to_have_text(["Is anyone keeping notes?"])
+    server.wait_for(r"kept message 1, of 'main'$")
+    server.stop()  # Ctrl+C, and start it again.
+    for page in (first, second):
+        expect(page.locator("#status")).to_have_text("Connection closed (code 1001)")
+        page.close()
+    server = start(serve, reader, "history.console", CHAT_DATABASE=database)
+    (third,) = open_windows(browser, f"{server.http_url}/static/index.html", 1)
+    expect(third.locator("#messages li")).to_have_text(["Is anyone keeping notes?"])
+    third.close()
+
+
 def test_every_picture_of_the_site_renders(site, browser) -> None:
     screenshot = (SCREENSHOTS / "two-windows.png").exists()
     pictures = 0
