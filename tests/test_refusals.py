@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import refusals
@@ -113,8 +114,10 @@ def test_without_the_extension_the_handler_fails_and_closes(caplog) -> None:
     async def send(message: dict) -> None:
         sent.append(message)
 
-    with pytest.raises(RuntimeError, match="doesn't support the Websocket Denial"):
-        asyncio.run(refusals.api(scope, receive, send))
+    with ThreadPoolExecutor(1) as thread:  # A loop of its own, in its own thread.
+        called = thread.submit(asyncio.run, refusals.api(scope, receive, send))
+        with pytest.raises(RuntimeError, match="doesn't support the Websocket Denial"):
+            called.result()
     # Responder logs it and closes with 1011: before accept, the server's 403.
     assert sent == [{"type": "websocket.close", "code": 1011, "reason": ""}]
     assert "Unhandled exception in WebSocket handler" in caplog.text
