@@ -293,7 +293,6 @@ def test_refusals_that_say_why(serve, reader, browser) -> None:
     result = run(commands("refusals_curl.console")[0], server)
     shown = snippet("refusals_curl.console").splitlines()
     assert result.stdout.splitlines() == shown[1:], result.stderr
-    converse(server, "refusals_close.console", hang_up=False)
     page = browser.new_page()
     messages: list[ConsoleMessage] = []
     page.on("console", lambda message: messages.append(message))
