@@ -125,11 +125,14 @@ def converse(
         for (command, lines), typed in zip(shown, todo, strict=True):
             terminal = Terminal(command, server, changed)
             terminals.append(terminal)
-            # Connected, and ready for input if the reader is to type.
-            ready = [*lines[:2], PROMPT] if typed or hang_up else lines[:2]
+            # Connected, and ready for input if the reader is to type: the
+            # prompt is drawn again below whatever arrives meanwhile.
+            prompt = bool(typed or hang_up)
             wait(
-                f"showed {ready!r}",
-                lambda t=terminal, r=ready: t.lines()[: len(r)] == r,
+                f"showed {lines[:2]!r}" + (" and a prompt" if prompt else ""),
+                lambda t=terminal, r=lines[:2], p=prompt: (
+                    t.lines()[:2] == r and (not p or t.lines()[-1:] == [PROMPT])
+                ),
             )
         readers = list(zip(terminals, [lines for _, lines in shown], todo, strict=True))
 
