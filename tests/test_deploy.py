@@ -7,10 +7,12 @@ import ssl
 from contextlib import ExitStack
 
 import pytest
+import uvicorn
 from nginx_server import PUBLIC, Nginx
 from playwright.sync_api import Error, expect
-from support import TIMEOUT, Server, say
+from support import TIMEOUT, Server, commands, free_port, say, snippet
 from test_chatroom_redis import app, speak, texts
+from websockets.exceptions import ConnectionClosedError
 from websockets.sync.client import ClientConnection, connect
 
 PING = json.dumps({"type": "ping"})
@@ -22,7 +24,9 @@ def deployed(serve, redis, nginx, **settings: str) -> tuple[Nginx, list[Server]]
     return nginx((apps[0].port, apps[1].port), **settings), apps
 
 
-def member(stack: ExitStack, proxy: Nginx, room: str = "main") -> ClientConnection:
+def member(
+    stack: ExitStack, proxy: Nginx, room: str = "main", **options
+) -> ClientConnection:
     """A Python client over wss://, trusting the test CA only; in once a ping
     is answered."""
     ws = stack.enter_context(
@@ -30,6 +34,7 @@ def member(stack: ExitStack, proxy: Nginx, room: str = "main") -> ClientConnecti
             f"{proxy.ws_url}/chat/{room}",
             ssl=proxy.tls.client_context(),
             server_hostname=PUBLIC,
+            **options,
         )
     )
     ws.send(PING)
@@ -54,12 +59,13 @@ def test_a_certificate_from_another_ca_is_refused(serve, redis, nginx) -> None:
         connect(f"{proxy.ws_url}/chat/main", ssl=other, server_hostname=PUBLIC)
 
 
-def https_browser(browser, proxy: Nginx):
+def https_browser(browser, *proxies: Nginx):
     """Chromium that resolves the public name to nginx, and trusts its
     certificate, and only it, by the hash of its public key."""
     return browser.launch_with(
         f"--host-resolver-rules=MAP {PUBLIC} 127.0.0.1",
-        f"--ignore-certificate-errors-spki-list={proxy.tls.spki}",
+        "--ignore-certificate-errors-spki-list="
+        + ",".join(proxy.tls.spki for proxy in proxies),
     )
 
 
@@ -92,3 +98,84 @@ def test_without_trust_the_browser_refuses_the_page(serve, redis, nginx, browser
             page.goto(f"{proxy.url}/static/index.html")
     finally:
         wary.close()
+
+
+def test_uvicorn_pings_every_20_s_and_the_signed_in_page_every_10_s() -> None:
+    assert uvicorn.Config(app=None).ws_ping_interval == 20.0
+    assert "const HEARTBEAT = 10_000;" in snippet("secure/index.html")
+    assert "proxy_read_timeout 60s;" in snippet("nginx.conf")
+
+
+def pinging(serve, redis, seconds: str) -> Server:
+    """chatroom_redis.py under the uvicorn command, with a ping interval."""
+    port = free_port()
+    line = commands("chatroom_redis_workers.console")[0].replace(" --workers 2", "")
+    command = f"{line.replace('5042', str(port))} --ws-ping-interval {seconds}"
+    return serve(command, port, REDIS_URL=redis.url)
+
+
+def test_pings_keep_a_silent_socket_open_past_the_proxy_timeout(
+    serve, redis, nginx
+) -> None:
+    """20 s and 60 s, shortened in proportion: pings every 1 s, 3 s timeout."""
+    server = pinging(serve, redis, "1")
+    proxy = nginx((server.port, server.port), proxy_read_timeout="3s")
+    with ExitStack() as stack:
+        ann = member(stack, proxy, ping_interval=None)  # The client never pings.
+        with pytest.raises(TimeoutError):  # 4 s of silence: no message, no close.
+            ann.recv(timeout=4)
+        ann.send(PING)
+        assert json.loads(ann.recv(timeout=TIMEOUT)) == {"type": "pong"}
+
+
+def test_a_proxy_timeout_below_the_ping_interval_cuts_the_socket(
+    serve, redis, nginx
+) -> None:
+    server = pinging(serve, redis, "3")
+    proxy = nginx((server.port, server.port), proxy_read_timeout="1s")
+    with ExitStack() as stack:
+        ann = member(stack, proxy, ping_interval=None)
+        with pytest.raises(ConnectionClosedError) as cut:
+            ann.recv(timeout=TIMEOUT)
+        assert cut.value.rcvd is None  # Cut: no close frame came.
+
+
+def secure_app(serve, port: int, proxy: Nginx) -> Server:
+    """chatroom_secure.py on port, allowing the public https:// origin only."""
+    command = commands("chatroom_secure.console")[0]
+    return serve(command, port, CHAT_ORIGINS=f"https://{PUBLIC}:{proxy.port}")
+
+
+def sign_in(page, proxy: Nginx, name: str) -> None:
+    page.goto(f"{proxy.url}/static/index.html")
+    page.get_by_placeholder("Your name").fill(name)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#status")).to_have_text("Connected")
+
+
+@pytest.mark.verifies("scaled/index.html", "secure/index.html", "nginx.conf")
+def test_below_the_ping_interval_only_the_heartbeat_page_stays(
+    serve, redis, nginx, browser
+) -> None:
+    """proxy_read_timeout 15 s: under uvicorn's 20 s pings, over the page's
+    10 s heartbeat. Both programs run with their defaults."""
+    basic = deployed(serve, redis, nginx, proxy_read_timeout="15s")[0]
+    secure_port = free_port()
+    secure = nginx((secure_port, secure_port), proxy_read_timeout="15s")
+    secure_app(serve, secure_port, secure)
+    trusting = https_browser(browser, basic, secure)
+    try:
+        signed_in = trusting.new_page()
+        sockets: list = []
+        signed_in.on("websocket", lambda ws: sockets.append(ws))
+        sign_in(signed_in, secure, "ann")
+        plain = trusting.new_page()
+        plain.goto(f"{basic.url}/static/index.html")
+        expect(plain.locator("#status")).to_have_text("Connected")
+        expect(plain.locator("#status")).to_have_text(
+            "Connection closed (code 1006)", timeout=2 * TIMEOUT * 1000
+        )
+        expect(signed_in.locator("#status")).to_have_text("Connected")
+        assert len(sockets) == 1 and not sockets[0].is_closed()  # The same one.
+    finally:
+        trusting.close()
