@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import ssl
 from contextlib import ExitStack
 
@@ -12,7 +13,7 @@ from nginx_server import PUBLIC, Nginx
 from playwright.sync_api import Error, expect
 from support import TIMEOUT, Server, commands, free_port, say, snippet
 from test_chatroom_redis import app, speak, texts
-from websockets.exceptions import ConnectionClosedError
+from websockets.exceptions import ConnectionClosedError, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 PING = json.dumps({"type": "ping"})
@@ -179,3 +180,90 @@ def test_below_the_ping_interval_only_the_heartbeat_page_stays(
         assert len(sockets) == 1 and not sockets[0].is_closed()  # The same one.
     finally:
         trusting.close()
+
+
+def test_the_app_sees_the_client_address_nginx_forwards(serve, redis, nginx) -> None:
+    """uvicorn trusts X-Forwarded-For from 127.0.0.1 by default: from nginx on
+    this machine. The client connects from 127.0.0.2, another loopback address."""
+    proxy, apps = deployed(serve, redis, nginx)
+    with ExitStack() as stack:
+        for _ in apps:  # One connection to each process.
+            member(stack, proxy, source_address=("127.0.0.2", 0))
+    for server in apps:
+        server.wait_for(r'127\.0\.0\.2:\d+ - "WebSocket /chat/main" \[accepted\]')
+
+
+def test_with_the_proxy_untrusted_everyone_is_nginx(serve, redis, nginx) -> None:
+    """forwarded_allow_ips names another proxy: X-Forwarded-For is ignored, and
+    every client has nginx's address, and shares its per-address limit."""
+    command = commands("chatroom_redis.console")[1].removeprefix("PORT=5042 ")
+    apps = [
+        serve(command, REDIS_URL=redis.url, FORWARDED_ALLOW_IPS="10.0.0.1")
+        for _ in range(2)
+    ]
+    proxy = nginx((apps[0].port, apps[1].port))
+    with ExitStack() as stack:
+        for _ in apps:
+            member(stack, proxy, source_address=("127.0.0.2", 0))
+    for server in apps:
+        server.wait_for(r'127\.0\.0\.1:\d+ - "WebSocket /chat/main" \[accepted\]')
+        assert "127.0.0.2" not in server.output
+
+
+def test_the_public_origin_is_the_allowed_one(serve, nginx) -> None:
+    port = free_port()
+    proxy = nginx((port, port))
+    server = secure_app(serve, port, proxy)
+    for origin in ("https://evil.example", f"http://127.0.0.1:{port}"):
+        with pytest.raises(InvalidStatus) as refused:
+            member(ExitStack(), proxy, origin=origin)
+        assert refused.value.response.status_code == 403
+        server.wait_for(rf"refused: origin '{re.escape(origin)}' is not allowed")
+    # The public origin passes that check, and only lacks a session:
+    with pytest.raises(InvalidStatus):
+        member(ExitStack(), proxy, origin=f"https://{PUBLIC}:{proxy.port}")
+    server.wait_for(r"refused: no valid session")
+
+
+def test_by_default_the_app_allows_only_its_own_address(serve, nginx) -> None:
+    port = free_port()
+    proxy = nginx((port, port))
+    server = serve(commands("chatroom_secure.console")[0], port)  # No CHAT_ORIGINS.
+    public = f"https://{PUBLIC}:{proxy.port}"
+    with pytest.raises(InvalidStatus):
+        member(ExitStack(), proxy, origin=public)
+    server.wait_for(rf"refused: origin '{re.escape(public)}' is not allowed")
+
+
+@pytest.mark.verifies("secure/index.html")
+def test_a_signed_in_page_on_the_public_origin_chats(serve, nginx, browser) -> None:
+    port = free_port()
+    proxy = nginx((port, port))
+    secure_app(serve, port, proxy)
+    trusting = https_browser(browser, proxy)
+    try:
+        page = trusting.new_page()
+        sign_in(page, proxy, "ann")
+        say(page, "hello from the public origin")
+        expect(page.locator("#messages li").last).to_have_text(
+            "ann: hello from the public origin"
+        )
+    finally:
+        trusting.close()
+
+
+def test_a_reload_keeps_open_sockets_on_the_old_worker(serve, redis, nginx) -> None:
+    proxy, _ = deployed(serve, redis, nginx)
+    old = re.search(r"start worker process (\d+)", proxy.output)[1]
+    with ExitStack() as stack:
+        ann, ben = member(stack, proxy), member(stack, proxy)
+        proxy.reload()
+        proxy.wait_for(rf"\b{old}#\d+: gracefully shutting down")
+        speak(ann, "after the reload")  # Through the old worker, still open.
+        assert texts(ann, 1) == texts(ben, 1) == ["after the reload"]
+        with ExitStack() as later:  # A new connection: a new worker takes it.
+            cat = member(later, proxy)
+            speak(cat, "new worker")
+            assert texts(ann, 1) == texts(cat, 1) == ["new worker"]
+        assert f"worker process {old} exited" not in proxy.output
+    proxy.wait_for(rf"worker process {old} exited with code 0")  # Once they close.
