@@ -11,9 +11,14 @@ import pytest
 import uvicorn
 from nginx_server import PUBLIC, Nginx
 from playwright.sync_api import Error, expect
+from redis import Redis as SyncRedis
 from support import TIMEOUT, Server, commands, free_port, say, snippet
 from test_chatroom_redis import app, speak, texts
-from websockets.exceptions import ConnectionClosedError, InvalidStatus
+from websockets.exceptions import (
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidStatus,
+)
 from websockets.sync.client import ClientConnection, connect
 
 PING = json.dumps({"type": "ping"})
@@ -267,3 +272,69 @@ def test_a_reload_keeps_open_sockets_on_the_old_worker(serve, redis, nginx) -> N
             assert texts(ann, 1) == texts(cat, 1) == ["new worker"]
         assert f"worker process {old} exited" not in proxy.output
     proxy.wait_for(rf"worker process {old} exited with code 0")  # Once they close.
+
+
+def restarted(serve, redis, server: Server) -> Server:
+    """Stop a process (its members hear 1001), then start it on its port again."""
+    server.stop()
+    command = commands("chatroom_redis.console")[1].removeprefix("PORT=5042 ")
+    again = serve(command, server.port, REDIS_URL=redis.url)
+    again.wait_for(r"subscribed to heartbeat:")
+    return again
+
+
+def moved(stack: ExitStack, proxy: Nginx, people: dict, text: str) -> set[str]:
+    """Who heard 1001 instead of text: they reconnect, through nginx."""
+    away = set()
+    for name, ws in people.items():
+        try:
+            assert texts(ws, 1) == [text]
+        except ConnectionClosedOK as closed:
+            assert closed.rcvd is not None and closed.rcvd.code == 1001
+            away.add(name)
+            people[name] = member(stack, proxy)
+    return away
+
+
+@pytest.mark.verifies("scaled/index.html")
+def test_a_rolling_restart_moves_everyone_and_loses_what_was_said_meanwhile(
+    serve, redis, nginx, browser
+) -> None:
+    proxy, (first, second) = deployed(serve, redis, nginx)
+    room = SyncRedis.from_url(redis.url)  # Says things as a process would.
+
+    def publish(text: str) -> None:
+        room.publish("chat:main", json.dumps({"type": "message", "text": text}))
+
+    trusting = https_browser(browser, proxy)
+    try:
+        page = trusting.new_page()
+        page.goto(f"{proxy.url}/static/index.html")
+        expect(page.locator("#status")).to_have_text("Connected")
+        with ExitStack() as stack:
+            stack.callback(room.close)
+            people = {name: member(stack, proxy) for name in ("ann", "ben", "cat")}
+            first.stop()  # Its members hear 1001 before it exits.
+            publish("while the first restarts")
+            away = moved(stack, proxy, people, "while the first restarts")
+            assert away and away != set(people)  # nginx had spread them out.
+            first = restarted(serve, redis, first)
+            second.stop()  # Now everyone is on the second: all move.
+            publish("while the second restarts")
+            assert moved(stack, proxy, people, "while the second restarts") == set(
+                people
+            )
+            second = restarted(serve, redis, second)
+            # The basic page does not reconnect: it says 1001, and a reload
+            # connects it again, with an empty list.
+            expect(page.locator("#status")).to_have_text(
+                "Connection closed (code 1001)"
+            )
+            page.reload()
+            expect(page.locator("#status")).to_have_text("Connected")
+            speak(people["ann"], "after the deploy")
+            for ws in people.values():
+                assert texts(ws, 1) == ["after the deploy"]
+            expect(page.locator("#messages li")).to_have_text(["after the deploy"])
+    finally:
+        trusting.close()
