@@ -150,10 +150,11 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     tls = Tls(tmp_path_factory.mktemp("tls"))
     started: list[Nginx] = []
 
-    def start(apps: tuple[int, int], **settings: str) -> Nginx:
-        """settings: new values for directives, as in proxy_read_timeout="2s"."""
+    def start(apps: tuple[int, int], **options) -> Nginx:
+        """options: main= directives for the main file, drop= lines of the
+        site file to leave out, and new values, as proxy_read_timeout="2s"."""
         directory = tmp_path_factory.mktemp("nginx")
-        proxy = Nginx(binary, directory, apps, tls, **settings)
+        proxy = Nginx(binary, directory, apps, tls, **options)
         started.append(proxy)
         return proxy
 

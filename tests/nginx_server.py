@@ -31,6 +31,7 @@ MAIN = """\
 daemon off;
 pid {dir}/nginx.pid;
 error_log stderr notice;
+{main}
 events {{}}
 http {{
     client_body_temp_path {dir}/body;
@@ -39,7 +40,7 @@ http {{
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
     access_log {dir}/access.log;
-    include {dir}/chat.conf;
+    include {dir}/chat.conf;  # Debian's: include /etc/nginx/conf.d/*.conf;
 }}
 """
 
@@ -72,10 +73,13 @@ class Tls:
         return ssl.create_default_context(cafile=self.ca_file)
 
 
-def site(apps: tuple[int, int], port: int, tls: Tls, **settings: str) -> str:
+def site(
+    apps: tuple[int, int], port: int, tls: Tls, drop: tuple[str, ...], **settings: str
+) -> str:
     """snippets/nginx.conf for these ports and certificate files.
 
-    settings: a directive's new value, as a test of a timeout needs."""
+    settings: a directive's new value, as a test of a timeout needs;
+    drop: the start of lines to leave out, to show what they are for."""
     text = snippet("nginx.conf")
     for shown, ours in [
         ("listen 443 ssl", f"listen 127.0.0.1:{port} ssl"),
@@ -86,6 +90,9 @@ def site(apps: tuple[int, int], port: int, tls: Tls, **settings: str) -> str:
     ]:
         assert shown in text, shown
         text = text.replace(shown, ours)
+    for start in drop:
+        text, count = re.subn(rf"^\s*{re.escape(start)}.*\n", "", text, flags=re.M)
+        assert count, start
     for name, value in settings.items():
         text, count = re.subn(
             rf"^(\s*{name}) [^;]*;", rf"\1 {value};", text, flags=re.M
@@ -103,6 +110,8 @@ class Nginx:
         directory: Path,
         apps: tuple[int, int],
         tls: Tls,
+        main: str = "",
+        drop: tuple[str, ...] = (),
         **settings: str,
     ) -> None:
         self.binary = binary
@@ -110,9 +119,9 @@ class Nginx:
         self.directory = directory
         self.port = free_port()
         (directory / "chat.conf").write_text(
-            site(apps, self.port, tls, **settings), encoding="utf-8"
+            site(apps, self.port, tls, drop, **settings), encoding="utf-8"
         )
-        (directory / "nginx.conf").write_text(MAIN.format(dir=directory))
+        (directory / "nginx.conf").write_text(MAIN.format(dir=directory, main=main))
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self.process = subprocess.Popen(
@@ -166,6 +175,14 @@ class Nginx:
             )
         assert isinstance(found, str), f"nginx never logged /{pattern}/:\n{self.output}"
         return found
+
+    def check(self) -> str:
+        """`nginx -t`, as the reader types it, for this nginx: its report."""
+        done = subprocess.run(
+            [*self.command(), "-t"], capture_output=True, text=True, timeout=TIMEOUT
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stderr
 
     def reload(self) -> None:
         """`nginx -s reload`, as the reader types it, for this nginx."""

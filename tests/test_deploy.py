@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import ssl
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 import uvicorn
+from chatroom import MAX_PER_ADDRESS
 from nginx_server import PUBLIC, Nginx
 from playwright.sync_api import Error, expect
 from redis import Redis as SyncRedis
 from support import TIMEOUT, Server, commands, free_port, say, snippet
 from test_chatroom_redis import app, speak, texts
+from uvicorn.main import main
 from websockets.exceptions import (
     ConnectionClosedError,
     ConnectionClosedOK,
@@ -338,3 +342,77 @@ def test_a_rolling_restart_moves_everyone_and_loses_what_was_said_meanwhile(
             expect(page.locator("#messages li")).to_have_text(["after the deploy"])
     finally:
         trusting.close()
+
+
+def test_try_it_copy_check_reload(serve, redis, nginx) -> None:
+    """The page's commands: copied where Debian's nginx.conf includes it,
+    checked with nginx -t, and used after nginx -s reload."""
+    copy, check, reload = (shlex.split(line) for line in commands("deploy.console"))
+    assert copy == ["sudo", "cp", "snippets/nginx.conf", "/etc/nginx/conf.d/chat.conf"]
+    debian = Path("/etc/nginx/nginx.conf")  # Includes every file of conf.d:
+    assert "include /etc/nginx/conf.d/*.conf;" in debian.read_text()
+    assert check == ["sudo", "nginx", "-t"]
+    assert reload == ["sudo", "nginx", "-s", "reload"]
+    proxy, _ = deployed(serve, redis, nginx)
+    report = proxy.check()
+    assert "syntax is ok" in report and "test is successful" in report
+    proxy.reload()
+    proxy.wait_for(r"reconfiguring")
+    with ExitStack() as stack:
+        ann = member(stack, proxy)
+        speak(ann, "deployed")
+        assert texts(ann, 1) == ["deployed"]
+
+
+def test_without_the_upgrade_headers_no_websocket_gets_through(
+    serve, redis, nginx
+) -> None:
+    drop = ("proxy_set_header Upgrade", "proxy_set_header Connection")
+    proxy = deployed(serve, redis, nginx, drop=drop)[0]
+    with pytest.raises(InvalidStatus) as refused:
+        member(ExitStack(), proxy)
+    assert refused.value.response.status_code != 101
+
+
+def test_uvicorn_upgrades_even_a_proxied_http_1_0_request(serve, redis, nginx) -> None:
+    """Without proxy_http_version, nginx speaks HTTP/1.0 upstream; uvicorn
+    upgrades anyway. The line stays, for servers that hold to HTTP/1.1."""
+    proxy = deployed(serve, redis, nginx, drop=("proxy_http_version",))[0]
+    with ExitStack() as stack:
+        ann = member(stack, proxy)
+        speak(ann, "over 1.0")
+        assert texts(ann, 1) == ["over 1.0"]
+
+
+def test_uvicorn_trusts_forwarded_headers_from_this_machine_only() -> None:
+    config = uvicorn.Config(app=None)
+    assert config.proxy_headers is True
+    assert config.forwarded_allow_ips == "127.0.0.1,::1"
+    options = {option for param in main.params for option in param.opts}
+    assert "--forwarded-allow-ips" in options
+
+
+def test_behind_an_untrusted_proxy_everyone_shares_one_address_limit(
+    serve, redis, nginx
+) -> None:
+    command = commands("chatroom_redis.console")[1].removeprefix("PORT=5042 ")
+    server = serve(command, REDIS_URL=redis.url, FORWARDED_ALLOW_IPS="10.0.0.1")
+    proxy = nginx((server.port, server.port))
+    with ExitStack() as stack:
+        for n in range(MAX_PER_ADDRESS):  # Each from an address of its own.
+            member(stack, proxy, source_address=(f"127.0.0.{n + 2}", 0))
+        with pytest.raises(InvalidStatus) as refused:
+            member(stack, proxy, source_address=("127.0.1.1", 0))
+        assert refused.value.response.status_code == 403
+
+
+def test_worker_shutdown_timeout_bounds_what_a_reload_keeps(
+    serve, redis, nginx
+) -> None:
+    proxy = deployed(serve, redis, nginx, main="worker_shutdown_timeout 1s;")[0]
+    with ExitStack() as stack:
+        ann = member(stack, proxy)
+        proxy.reload()
+        with pytest.raises(ConnectionClosedError) as cut:
+            ann.recv(timeout=TIMEOUT)
+        assert cut.value.rcvd is None
