@@ -8,6 +8,8 @@ from pathlib import Path
 
 import coverage
 import pytest
+from nginx_server import INSTALL as INSTALL_NGINX
+from nginx_server import Nginx, Tls, nginx_binary
 from redis_server import INSTALL, RedisServer, redis_binary
 from support import IN_CI, RESULTS, ROOT, SNIPPETS, Server, current, used, write_results
 
@@ -101,12 +103,11 @@ def browser() -> Iterator:
     from playwright.sync_api import Error, sync_playwright
 
     system = Path("/usr/bin/chromium")
+    executable = system if system.exists() else None
+    args = ["--disable-gpu", "--disable-background-networking"]
     with sync_playwright() as playwright:
         try:
-            browser = playwright.chromium.launch(
-                executable_path=system if system.exists() else None,
-                args=["--disable-gpu", "--disable-background-networking"],
-            )
+            browser = playwright.chromium.launch(executable_path=executable, args=args)
         except Error as error:
             if IN_CI:
                 raise
@@ -115,6 +116,11 @@ def browser() -> Iterator:
                 "no Chromium to drive: `apt-get install chromium` (Debian) or "
                 f"`.venv/bin/playwright install chromium` ({reason})"
             )
+        # Another Chromium, with more command-line switches, for the test that
+        # needs them (the caller closes it): browser.launch_with("--switch").
+        browser.launch_with = lambda *more: playwright.chromium.launch(
+            executable_path=executable, args=[*args, *more]
+        )
         yield browser
         browser.close()
 
@@ -130,3 +136,28 @@ def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = RedisServer(binary, tmp_path_factory.mktemp("redis"))
     yield server
     server.stop()
+
+
+@pytest.fixture
+def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """Start snippets/nginx.conf in front of two app ports, over TLS with a
+    test CA; every nginx started stops after the test."""
+    binary = nginx_binary()
+    if binary is None:
+        if IN_CI:
+            pytest.fail(INSTALL_NGINX)
+        pytest.skip(INSTALL_NGINX)
+    tls = Tls(tmp_path_factory.mktemp("tls"))
+    started: list[Nginx] = []
+
+    def start(apps: tuple[int, int], **options) -> Nginx:
+        """options: main= directives for the main file, drop= lines of the
+        site file to leave out, and new values, as proxy_read_timeout="2s"."""
+        directory = tmp_path_factory.mktemp("nginx")
+        proxy = Nginx(binary, directory, apps, tls, **options)
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()
