@@ -289,3 +289,11 @@ def test_every_picture_of_the_site_renders(site, browser) -> None:
             assert any(s.endswith("two-windows.png") for s in sources) == screenshot
     page.close()
     assert pictures >= 2 + screenshot  # The two diagrams, and the screenshot.
+
+
+def test_troubleshooting(serve, reader) -> None:
+    server = start(serve, reader, "mistakes.console")
+    converse(server, "bye_session.console", hang_up=False)
+    server.wait_for(r'Cannot call "send" once a close message has been sent\.$')
+    fixed = start(serve, reader, "fixes.console")
+    converse(fixed, "fixes_session.console", hang_up=False)
