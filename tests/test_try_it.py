@@ -297,3 +297,10 @@ def test_troubleshooting(serve, reader) -> None:
     server.wait_for(r'Cannot call "send" once a close message has been sent\.$')
     fixed = start(serve, reader, "fixes.console")
     converse(fixed, "fixes_session.console", hang_up=False)
+
+
+def test_server_knobs(serve, reader) -> None:
+    server = start(serve, reader, "idle.console")
+    converse(server, "idle_lookup.console", hang_up=False)
+    converse(server, "idle_guarded.console", hang_up=False)
+    server.wait_for(r"^WARNING:idle:lookup took over 1\.0 s$")
