@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -304,3 +305,12 @@ def test_server_knobs(serve, reader) -> None:
     converse(server, "idle_lookup.console", hang_up=False)
     converse(server, "idle_guarded.console", hang_up=False)
     server.wait_for(r"^WARNING:idle:lookup took over 1\.0 s$")
+
+
+def test_metrics_and_logs(serve, reader) -> None:
+    server = start(serve, reader, "chatroom_metrics.console")
+    converse(server, "chatroom_session.console")
+    server.wait_for(r"event=close room=main code=- reason=left ")
+    with urllib.request.urlopen(f"{server.http_url}/metrics", timeout=TIMEOUT) as r:
+        scrape = r.read().decode()
+    assert "\nchat_messages_delivered_total 3.0\n" in scrape
