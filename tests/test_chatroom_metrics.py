@@ -11,7 +11,7 @@ import chatroom
 import chatroom_metrics
 from prometheus_client.parser import text_string_to_metric_families
 from support import ROOT, TIMEOUT, commands, read_frame, send_frame, snippet
-from test_chatroom_limits import knock, member
+from test_chatroom_limits import SPEAKERS, converse, knock, member, speakers
 from websockets.sync.client import ClientConnection
 
 SCRAPE = ROOT / "build" / "screenshots" / "metrics.txt"  # Shown on the page.
@@ -150,3 +150,14 @@ def test_the_room_label_takes_only_the_labelled_rooms() -> None:
         "main",
         "other",
     }
+
+
+def test_a_member_that_never_reads_is_counted_as_slow(serve) -> None:
+    server = serve(commands("chatroom_metrics.console")[0])
+    stalled, _ = knock(server, "/chat/main", "127.0.4.1", receive_buffer=4096)
+    with stalled, speakers(server, "main") as people:
+        converse(people)  # Far more than its outbox holds: it is closed.
+        server.wait_for(r"event=close room=main code=1008 reason=slow ")
+        _, samples = scrape(server)
+    assert samples[dropped("slow", 1008)] == 1.0
+    assert samples[("chat_members", (("room", "main"),))] == SPEAKERS
