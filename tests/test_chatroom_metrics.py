@@ -111,6 +111,10 @@ def test_what_uvicorn_logs_and_what_the_room_adds(serve) -> None:
         send_frame(sock, 0x2, b"\x00")
         assert read_frame(sock)[1][:2] == (1003).to_bytes(2, "big")
     server.wait_for(r"event=close room=main code=1003 reason=bytes seconds=")
+    sock, status = knock(server, "/chat/Main")  # Not a room name: refused.
+    sock.close()
+    assert status == "HTTP/1.1 403 Forbidden"
+    server.wait_for(r'"WebSocket /chat/Main" 403$')
     sock, _ = knock(server, "/chat/main")
     sock.close()  # Gone without a close frame.
     server.wait_for(r"event=close room=main code=- reason=left seconds=")
