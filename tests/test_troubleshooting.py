@@ -24,6 +24,7 @@ from support import (
     handshake,
     raw_websocket,
     read_frame,
+    run,
     snippet,
 )
 from terminal import converse
@@ -106,7 +107,8 @@ def test_403_for_a_page_of_another_origin(serve) -> None:
 
 def test_send_after_close_is_the_error_shown(serve) -> None:
     server = serve(commands("mistakes.console")[0])
-    converse(server, "bye_session.console", hang_up=False)
+    (command,) = commands("bye_session.console")
+    assert run(command, server).stdout == "\n"  # Closed before any message.
     server.wait_for(r"^starlette\.websockets\.WebSocketDisconnected: ")
     assert shown_log("send_after_close_log.txt").search(server.output)
 

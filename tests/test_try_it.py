@@ -294,7 +294,8 @@ def test_every_picture_of_the_site_renders(site, browser) -> None:
 
 def test_troubleshooting(serve, reader) -> None:
     server = start(serve, reader, "mistakes.console")
-    converse(server, "bye_session.console", hang_up=False)
+    (command,) = commands("bye_session.console")
+    assert run(command, server).stdout == "\n"  # Closed before any message.
     server.wait_for(r'Cannot call "send" once a close message has been sent\.$')
     fixed = start(serve, reader, "fixes.console")
     (command,) = commands("fixes_session.console")
