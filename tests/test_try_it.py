@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -383,3 +384,30 @@ def test_every_picture_of_the_site_renders(site, browser) -> None:
             assert any(s.endswith("two-windows.png") for s in sources) == screenshot
     page.close()
     assert pictures >= 2 + screenshot  # The two diagrams, and the screenshot.
+
+
+def test_troubleshooting(serve, reader) -> None:
+    server = start(serve, reader, "mistakes.console")
+    (command,) = commands("bye_session.console")
+    assert run(command, server).stdout == "\n"  # Closed before any message.
+    server.wait_for(r'Cannot call "send" once a close message has been sent\.$')
+    fixed = start(serve, reader, "fixes.console")
+    (command,) = commands("fixes_session.console")
+    result = run(command, fixed)
+    assert result.stdout == snippet("fixes_session.console").split("\n", 1)[1]
+
+
+def test_server_knobs(serve, reader) -> None:
+    server = start(serve, reader, "idle.console")
+    converse(server, "idle_lookup.console", hang_up=False)
+    converse(server, "idle_guarded.console", hang_up=False)
+    server.wait_for(r"^WARNING:idle:lookup took over 1\.0 s$")
+
+
+def test_metrics_and_logs(serve, reader) -> None:
+    server = start(serve, reader, "chatroom_metrics.console")
+    converse(server, "chatroom_session.console")
+    server.wait_for(r"event=close room=main code=- reason=left ")
+    with urllib.request.urlopen(f"{server.http_url}/metrics", timeout=TIMEOUT) as r:
+        scrape = r.read().decode()
+    assert "\nchat_messages_delivered_total 3.0\n" in scrape

@@ -6,10 +6,15 @@ tests write during ``make doctest``: so the picture is of the page as it is
 now. Before any test run the build shows a placeholder sentence instead, as
 the "Verified by" lines do. The page depends on the file: a build after a new
 screenshot re-reads it.
+
+``.. test-output:: metrics.txt`` does the same for a text a test wrote there
+(a real scrape, a real log): shown preformatted, as HTML, so it is neither a
+code block of the page nor a snippet.
 """
 
 from __future__ import annotations
 
+import html
 import os
 from pathlib import Path
 from typing import Any, ClassVar
@@ -47,7 +52,35 @@ class Screenshot(SphinxDirective):
         return [figure]
 
 
+class TestOutput(SphinxDirective):
+    """A figure of a text file the tests wrote; its content is the caption."""
+
+    required_arguments = 1
+    has_content = True
+
+    def run(self) -> list[nodes.Node]:
+        env = self.env
+        root = Path(env.app.confdir, env.config.screenshot_dir).resolve()
+        path = root / self.arguments[0]
+        env.note_dependency(path)  # Re-read when the file appears or changes.
+        figure = nodes.figure(classes=["test-output"])
+        if path.is_file():
+            text = html.escape(path.read_text(encoding="utf-8"))
+            figure += nodes.raw(
+                "", f'<pre class="test-output">{text}</pre>', format="html"
+            )
+        else:
+            text = f"No test output yet ({path.name}): run make doctest, then build."
+            figure += nodes.paragraph(text, text, classes=["screenshot-missing"])
+        if self.content:
+            caption = nodes.caption()
+            caption += self.parse_inline(" ".join(self.content))[0]
+            figure += caption
+        return [figure]
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("screenshot_dir", "build/screenshots", "env", str)
     app.add_directive("screenshot", Screenshot)
+    app.add_directive("test-output", TestOutput)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

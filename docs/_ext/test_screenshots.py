@@ -67,3 +67,33 @@ def test_placeholder_first_then_the_screenshot_once_taken(tmp_path: Path) -> Non
     assert 'alt="Two windows"' in after
     assert "No screenshot yet" not in after
     assert (tmp_path / "build/html/_images/two.png").read_bytes() == PNG
+
+
+TEXT_PAGE = """Page
+====
+
+.. test-output:: scrape.txt
+
+   A scrape, *real*.
+"""
+
+
+def test_placeholder_first_then_the_text_a_test_wrote(tmp_path: Path) -> None:
+    (tmp_path / "docs/source").mkdir(parents=True)
+    (tmp_path / "conf.py").write_text(CONF)
+    (tmp_path / "docs/source/index.rst").write_text(TEXT_PAGE)
+
+    before = build(tmp_path)
+    assert "No test output yet (scrape.txt): run make doctest, then build." in before
+    assert "<pre" not in before
+    assert "A scrape, <em>real</em>." in before
+
+    shots = tmp_path / "build/screenshots"
+    shots.mkdir(parents=True)
+    (shots / "scrape.txt").write_text('members{room="main"} 2.0 <&>\n')
+    after = build(tmp_path)  # Incremental: the new file alone makes it re-read.
+    expected = (
+        '<pre class="test-output">members{room=&quot;main&quot;} 2.0 &lt;&amp;&gt;'
+    )
+    assert expected in after
+    assert "No test output yet" not in after
