@@ -51,11 +51,13 @@ mutate: $(STAMP)
 	$(BIN)/python tests/mutate.py $(MUTATE_ARGS)
 
 # The resilient room's measured costs, written to docs/resilient.json and
-# shown on its page; a blocked event loop's, in docs/blocking.json. Run it on
-# a quiet machine; the pages name the machine.
+# shown on its page; a blocked event loop's, in docs/blocking.json; what
+# per-message compression costs, in docs/deflate.json. Run it on a quiet
+# machine; the pages name the machine.
 measure: $(STAMP)
 	$(BIN)/python tests/measure_chatroom.py
 	$(BIN)/python tests/measure_blocking.py
+	$(BIN)/python tests/measure_deflate.py
 
 # The fan-out benchmark (a few minutes): rewrites the committed results that
 # the "How fast is it?" page draws its tables and plot from.

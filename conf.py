@@ -48,15 +48,8 @@ myst_substitutions["mutation_score"] = mutation_score(
 rst_epilog += substitutions(
     redis_figures(json.loads((DOCS / "redis-bench.json").read_text()))
 )
-for measured in ("resilient.json", "blocking.json"):  # Both by `make measure`.
+for measured in ("resilient.json", "blocking.json", "deflate.json"):
     rst_epilog += substitutions(json.loads((DOCS / measured).read_text())["figures"])
-
-# The last `python tests/measure_deflate.py` result: docs/deflate.json.
-DEFLATE = Path(__file__).parent / "docs" / "deflate.json"
-rst_epilog += "".join(
-    f".. |{name}| replace:: {figure}\n"
-    for name, figure in json.loads(DEFLATE.read_text())["figures"].items()
-)
 
 # Copy only what the reader types: the command after "$ " in a console
 # session, the code after ">>> " or "... " in a Python one; never the output.
