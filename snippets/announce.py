@@ -2,12 +2,10 @@
 
 import asyncio
 import contextlib
-import logging
 import os
 
 import responder
-import uvicorn
-from chatroom import MAX_FRAME, MAX_MESSAGE, Server, api, broadcast, parse, rooms
+from chatroom import MAX_MESSAGE, api, broadcast, parse, rooms, run
 
 TICK_SECONDS = float(os.environ.get("CHAT_TICK_SECONDS", "60"))
 
@@ -52,8 +50,4 @@ def post_threadsafe(room: str, event: dict) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    port = int(os.environ.get("PORT", "5042"))
-    config = uvicorn.Config(api, host="127.0.0.1", port=port, ws_max_size=MAX_FRAME)
-    with contextlib.suppress(KeyboardInterrupt):
-        Server(config).run()
+    run(api)

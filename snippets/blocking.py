@@ -1,14 +1,12 @@
 """The rooms of chatroom.py, next to slow synchronous work: blocking or not."""
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
 
 import responder
-import uvicorn
-from chatroom import MAX_FRAME, Server, api
+from chatroom import api, run
 
 QUERY_SECONDS = float(os.environ.get("CHAT_QUERY_SECONDS", "3"))
 log = logging.getLogger("blocking")
@@ -32,8 +30,4 @@ async def report_threaded(req: responder.Request, resp: responder.Response) -> N
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    port = int(os.environ.get("PORT", "5042"))
-    config = uvicorn.Config(api, host="127.0.0.1", port=port, ws_max_size=MAX_FRAME)
-    with contextlib.suppress(KeyboardInterrupt):
-        Server(config).run()
+    run(api)

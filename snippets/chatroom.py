@@ -251,10 +251,15 @@ class Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-if __name__ == "__main__":
+def run(app: responder.API) -> None:
+    """Serve app on PORT (5042 if unset) until Ctrl+C; every room here runs so."""
     logging.basicConfig(level=logging.INFO)
     port = int(os.environ.get("PORT", "5042"))
     # Frames over MAX_FRAME bytes are refused by uvicorn, from the header alone.
-    config = uvicorn.Config(api, host="127.0.0.1", port=port, ws_max_size=MAX_FRAME)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, ws_max_size=MAX_FRAME)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is how it stops.
         Server(config).run()
+
+
+if __name__ == "__main__":
+    run(api)

@@ -1,6 +1,5 @@
 """The rooms of chatroom.py, observed: Prometheus metrics, one log line per end."""
 
-import contextlib
 import logging
 import os
 import time
@@ -10,16 +9,14 @@ from pathlib import Path
 
 import prometheus_client as prom
 import responder
-import uvicorn
 from chatroom import (
-    MAX_FRAME,
     Member,
-    Server,
     address,
     connections,
     counted,
     refused,
     rooms,
+    run,
     take_part,
 )
 from prometheus_client.core import GaugeMetricFamily
@@ -139,7 +136,4 @@ async def chatroom(ws: WebSocket, room: str) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    config = uvicorn.Config(api, host="127.0.0.1", port=PORT, ws_max_size=MAX_FRAME)
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is how it stops.
-        Server(config).run()
+    run(api)

@@ -11,17 +11,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import responder
-import uvicorn
 from chatroom import (
-    MAX_FRAME,
     Member,
-    Server,
     address,
     broadcast,
     connections,
     counted,
     refused,
     rooms,
+    run,
     take_part,
 )
 from redis.asyncio import Redis
@@ -236,7 +234,4 @@ async def chatroom(ws: WebSocket, room: str) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is how it stops.
-        config = uvicorn.Config(api, host="127.0.0.1", port=PORT, ws_max_size=MAX_FRAME)
-        Server(config).run()
+    run(api)

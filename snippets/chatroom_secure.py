@@ -11,15 +11,13 @@ import time
 from pathlib import Path
 
 import responder
-import uvicorn
 from chatroom import (
-    MAX_FRAME,
     Member,
-    Server,
     address,
     connections,
     counted,
     refused,
+    run,
     take_part,
 )
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -198,7 +196,4 @@ async def chatroom(ws: WebSocket, room: str) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is how it stops.
-        config = uvicorn.Config(api, host="127.0.0.1", port=PORT, ws_max_size=MAX_FRAME)
-        Server(config).run()
+    run(api)

@@ -10,15 +10,13 @@ from pathlib import Path
 
 import aiosqlite
 import responder
-import uvicorn
 from chatroom import (
-    MAX_FRAME,
     Member,
-    Server,
     address,
     connections,
     counted,
     refused,
+    run,
     take_part,
 )
 from starlette.websockets import WebSocket
@@ -146,8 +144,4 @@ async def per_socket(ws: WebSocket, room: str) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    port = int(os.environ.get("PORT", "5042"))
-    config = uvicorn.Config(api, host="127.0.0.1", port=port, ws_max_size=MAX_FRAME)
-    with contextlib.suppress(KeyboardInterrupt):
-        Server(config).run()
+    run(api)

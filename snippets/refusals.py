@@ -1,20 +1,14 @@
 """The rooms of chatroom.py, refusing with a reason the client can read."""
 
-import contextlib
-import logging
-import os
-
-import uvicorn
 from chatroom import (
-    MAX_FRAME,
     ROOM_NAME,
     Member,
-    Server,
     address,
     api,
     connections,
     counted,
     refused,
+    run,
     take_part,
 )
 from starlette.responses import PlainTextResponse
@@ -58,8 +52,4 @@ async def refuse_with_close(ws: WebSocket, room: str) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    port = int(os.environ.get("PORT", "5042"))
-    config = uvicorn.Config(api, host="127.0.0.1", port=port, ws_max_size=MAX_FRAME)
-    with contextlib.suppress(KeyboardInterrupt):
-        Server(config).run()
+    run(api)

@@ -1,6 +1,5 @@
 """The rooms of chatroom.py for clients without cookies: one-time tickets."""
 
-import contextlib
 import json
 import logging
 import os
@@ -8,14 +7,12 @@ import secrets
 import time
 
 import responder
-import uvicorn
 from chatroom import (
-    MAX_FRAME,
-    Server,
     address,
     connections,
     counted,
     refused,
+    run,
     take_part,
 )
 from chatroom_secure import NAME, SignedInMember
@@ -81,8 +78,4 @@ async def with_subprotocol(ws: WebSocket, room: str) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    port = int(os.environ.get("PORT", "5042"))
-    config = uvicorn.Config(api, host="127.0.0.1", port=port, ws_max_size=MAX_FRAME)
-    with contextlib.suppress(KeyboardInterrupt):
-        Server(config).run()
+    run(api)

@@ -16,13 +16,12 @@ import shutil
 import signal
 import ssl
 import subprocess
-import threading
 from pathlib import Path
 
 import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from support import TIMEOUT, free_port, snippet
+from support import TIMEOUT, Watched, free_port, snippet
 
 INSTALL = "no nginx: `apt-get install nginx` (Debian), or `brew install nginx` (macOS)"
 PUBLIC = "chat.example.com"  # The site's name in snippets/nginx.conf.
@@ -101,7 +100,7 @@ def site(
     return text
 
 
-class Nginx:
+class Nginx(Watched):
     """nginx with snippets/nginx.conf in front of two app ports."""
 
     def __init__(
@@ -114,6 +113,7 @@ class Nginx:
         drop: tuple[str, ...] = (),
         **settings: str,
     ) -> None:
+        super().__init__("nginx")
         self.binary = binary
         self.tls = tls
         self.directory = directory
@@ -122,17 +122,7 @@ class Nginx:
             site(apps, self.port, tls, drop, **settings), encoding="utf-8"
         )
         (directory / "nginx.conf").write_text(MAIN.format(dir=directory, main=main))
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self.process = subprocess.Popen(
-            self.command(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        self.watch(self.command())
         self.wait_for(r"start worker process \d+")
 
     def command(self) -> list[str]:
@@ -147,34 +137,6 @@ class Nginx:
     @property
     def ws_url(self) -> str:
         return f"wss://127.0.0.1:{self.port}"
-
-    @property
-    def output(self) -> str:
-        with self._changed:
-            return "".join(self.lines)
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
-
-    def wait_for(self, pattern: str, start: int = 0) -> str:
-        """Block until nginx logs a line matching pattern (from line start)."""
-        regex = re.compile(pattern)
-
-        def match() -> str | None:
-            return next((ln for ln in self.lines[start:] if regex.search(ln)), None)
-
-        with self._changed:
-            found = self._changed.wait_for(
-                lambda: match() or not self._reader.is_alive(), TIMEOUT
-            )
-        assert isinstance(found, str), f"nginx never logged /{pattern}/:\n{self.output}"
-        return found
 
     def check(self) -> str:
         """`nginx -t`, as the reader types it, for this nginx: its report."""
@@ -195,13 +157,4 @@ class Nginx:
 
     def stop(self) -> None:
         """SIGTERM: nginx's fast stop, which cuts open sockets; then wait."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._reader.join(TIMEOUT)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
+        self.end(signal.SIGTERM)

@@ -10,11 +10,9 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import threading
 from pathlib import Path
 
-from support import TIMEOUT, free_port
+from support import Watched, free_port
 
 INSTALL = (
     "no Redis server: `apt-get install redis-server` (Debian), "
@@ -37,19 +35,17 @@ def redis_binary() -> str | None:
         return None
 
 
-class RedisServer:
+class RedisServer(Watched):
     """One redis-server process on a port of its own, no persistence by default."""
 
     def __init__(
         self, binary: str, directory: Path, *options: str, port: int = 0
     ) -> None:
+        super().__init__("Redis")
         self.binary = binary
         self.directory = directory
         self.port = port or free_port()
         self.options = options or ("--save", "", "--appendonly", "no")
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self.process: subprocess.Popen[str] | None = None
         self.start()
 
     @property
@@ -58,57 +54,25 @@ class RedisServer:
 
     def start(self) -> None:
         """Start on this server's port; return once it accepts connections."""
-        process = subprocess.Popen(
+        first = len(self.lines)  # After a restart, the old lines stay.
+        self.watch(
             [
                 *(self.binary, "--port", str(self.port), "--bind", "127.0.0.1"),
                 *("--dir", str(self.directory), "--daemonize", "no", *self.options),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
+            ]
         )
-        assert process.stdout is not None
-        self.process = process
-        ready = threading.Event()
+        self.wait_for("Ready to accept connections", first)
 
-        def read() -> None:
-            for line in process.stdout:
-                with self._changed:
-                    self.lines.append(line)
-                    self._changed.notify_all()
-                if "Ready to accept connections" in line:
-                    ready.set()
-            ready.set()  # It exited: say so below.
-
-        self._reader = threading.Thread(target=read, daemon=True)
-        self._reader.start()
-        assert ready.wait(TIMEOUT) and process.poll() is None, "".join(self.lines)
-
-    def wait_for(self, text: str) -> None:
-        """Block until the server logs a line containing text."""
-        with self._changed:
-            found = self._changed.wait_for(
-                lambda: any(text in line for line in self.lines), TIMEOUT
-            )
-        assert found, f"Redis never logged {text!r}:\n" + "".join(self.lines)
+    @property
+    def running(self) -> bool:
+        """Started, and not stopped since (a test may stop it for a while)."""
+        return self.process.returncode is None
 
     def stop(self) -> None:
         """SIGTERM, as a service manager stops it, then wait until it has gone."""
-        process = self.process
-        if process is None:
-            return
-        self.thaw()
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        self._reader.join(TIMEOUT)
-        assert process.stdout is not None
-        process.stdout.close()
-        self.process = None
+        if self.running:
+            self.thaw()
+            self.end(signal.SIGTERM)
 
     def restart(self) -> None:
         self.stop()
@@ -116,9 +80,7 @@ class RedisServer:
 
     def freeze(self) -> None:
         """SIGSTOP: the process keeps its sockets open and answers nothing."""
-        assert self.process is not None
         self.process.send_signal(signal.SIGSTOP)
 
     def thaw(self) -> None:
-        assert self.process is not None
         self.process.send_signal(signal.SIGCONT)

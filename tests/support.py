@@ -98,7 +98,7 @@ def free_port() -> int:
     ranges = Path("/proc/sys/net/ipv4/ip_local_port_range")
     low = int(ranges.read_text().split()[0]) if ranges.exists() else 32768
     while True:
-        port = random.randrange(10_000, low)
+        port = random.randrange(10_081, low)  # Chromium refuses 10080 and below.
         with socket.socket() as sock:
             try:
                 sock.bind(("", port))  # Every interface, as servers with PORT bind.
@@ -107,56 +107,28 @@ def free_port() -> int:
             return port
 
 
-class Server:
-    """A snippet server started with its console command and PORT set."""
+class Watched:
+    """A process a test started, whose output the test reads and waits on."""
 
-    def __init__(
-        self,
-        command: str,
-        env: dict[str, str],
-        port: int = 0,
-        ready: str = r"Uvicorn running on",  # What it prints once it listens.
-        *,
-        cwd: Path = ROOT,  # The folder and interpreter of a reader's own copy.
-        python: str = sys.executable,
-    ) -> None:
-        self.cwd, self.python = cwd, python
-        self.command = command
-        self._changed = threading.Condition()
-        for _ in range(3):  # A port picked as free can be taken before the bind.
-            self._start(env, port or free_port())
-            try:
-                self.wait_for(ready)
-                return
-            except pytest.fail.Exception:
-                self.stop()  # A server that did not start is not left running.
-                if port or "address already in use" not in self.output:
-                    raise
-        pytest.fail(f"`{command}` found no free port in three tries")
+    process: subprocess.Popen[str]
 
-    def _start(self, env: dict[str, str], port: int) -> None:
-        self.port = port
-        self.env = {**os.environ, **env, "PORT": str(port)}
+    def __init__(self, name: str) -> None:
+        self.name = name  # How a failure names it.
         self.lines: list[str] = []
+        self._changed = threading.Condition()
+
+    def watch(self, argv: list[str], **options) -> None:
+        """Start argv in a process group of its own, and read what it prints."""
         self.process = subprocess.Popen(
-            argv(self.command, self.python),
-            cwd=self.cwd,
-            env=self.env,
+            argv,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,  # Its own process group, killed as one.
+            **options,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def output(self) -> str:
@@ -164,18 +136,19 @@ class Server:
             return "".join(self.lines)
 
     def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
+        stream = self.process.stdout
+        assert stream is not None
+        for line in stream:
             with self._changed:
                 self.lines.append(line)
                 self._changed.notify_all()
         with self._changed:
             self._changed.notify_all()  # EOF: the process has gone.
 
-    def wait_for(self, pattern: str) -> str:
-        """Block until the server prints a line matching pattern; return it."""
+    def wait_for(self, pattern: str, start: int = 0) -> str:
+        """Block until a line from the start-th on matches pattern; return it."""
         regex = re.compile(pattern)
-        seen = 0
+        seen = start
 
         def match() -> str | None:
             nonlocal seen
@@ -192,15 +165,14 @@ class Server:
             line = found if isinstance(found, str) else None
         if line is None:
             pytest.fail(
-                f"`{self.command}` never printed /{pattern}/; its output:\n"
-                + self.output
+                f"{self.name} never printed /{pattern}/; its output:\n{self.output}"
             )
         return line
 
-    def stop(self) -> int:
-        """Stop as a reader does, with Ctrl+C; kill the group if that hangs."""
+    def end(self, how: signal.Signals) -> int:
+        """Send how; kill the process group if it has not ended in time."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+            self.process.send_signal(how)
             try:
                 self.process.wait(TIMEOUT)
             except subprocess.TimeoutExpired:
@@ -210,6 +182,49 @@ class Server:
         assert self.process.stdout is not None
         self.process.stdout.close()
         return self.process.returncode
+
+
+class Server(Watched):
+    """A snippet server started with its console command and PORT set."""
+
+    def __init__(
+        self,
+        command: str,
+        env: dict[str, str],
+        port: int = 0,
+        ready: str = r"Uvicorn running on",  # What it prints once it listens.
+        *,
+        cwd: Path = ROOT,  # The folder and interpreter of a reader's own copy.
+        python: str = sys.executable,
+    ) -> None:
+        super().__init__(f"`{command}`")
+        self.cwd, self.python = cwd, python
+        self.command = command
+        for _ in range(3):  # A port picked as free can be taken before the bind.
+            self.port = port or free_port()
+            self.env = {**os.environ, **env, "PORT": str(self.port)}
+            self.lines = []
+            self.watch(argv(command, python), cwd=cwd, env=self.env)
+            try:
+                self.wait_for(ready)
+                return
+            except pytest.fail.Exception:
+                self.stop()  # A server that did not start is not left running.
+                if port or "address already in use" not in self.output:
+                    raise
+        pytest.fail(f"`{command}` found no free port in three tries")
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> int:
+        """Stop as a reader does, with Ctrl+C; kill the group if that hangs."""
+        return self.end(signal.SIGINT)
 
 
 def run(command: str, server: Server) -> subprocess.CompletedProcess[str]:

@@ -209,7 +209,7 @@ def test_a_room_joined_while_redis_is_down_works_once_it_is_back(serve, redis) -
             speak(ann, "back")
             until(ann, message("back"))
     finally:
-        if redis.process is None:
+        if not redis.running:
             redis.start()
 
 
