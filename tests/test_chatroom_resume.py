@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
 import threading
 from contextlib import ExitStack
 
 import chatroom_resume
 import pytest
 from chatroom_redis import MISSED
+from playwright.sync_api import expect
 from redis import Redis as SyncRedis
 from redis_server import RedisServer
 from support import TIMEOUT, Server, commands
@@ -236,3 +238,32 @@ def test_a_bad_room_name_is_still_refused(serve, redis) -> None:
     with pytest.raises(InvalidStatus) as refused:
         connect(f"{server.ws_url}/chat/No%20Such%20Room")
     assert refused.value.response.status_code == 403
+
+
+@pytest.mark.verifies("resume/index.html")
+def test_a_page_resumes_on_another_process_after_a_crash(serve, redis, browser) -> None:
+    fresh_room(redis)
+    first, second = app(serve, redis), app(serve, redis)
+    page = browser.new_page()
+    page.goto(f"{first.http_url}/static/index.html?also=127.0.0.1:{second.port}")
+    status, shown = page.locator("#status"), page.locator("#messages li")
+    expect(status).to_have_text("Connected")
+    first.wait_for(r"subscribed to chat:main$")
+    sent: list[str] = []
+    with ExitStack() as stack:
+        ben = enter(stack, second)
+
+        def send(label: str) -> None:
+            for n in range(50):
+                speak(ben, f"{label} {n}")
+                sent.append(f"{label} {n}")
+
+        send("before")
+        expect(shown).to_have_text(sent)
+        first.process.send_signal(signal.SIGKILL)  # Process A dies, page and all.
+        send("while down")  # Sent while the page has no connection.
+        expect(status).to_have_text("Reconnecting (code 1006)…")
+        expect(status).to_have_text("Connected")  # To process B, with since=.
+        send("after")
+        expect(shown).to_have_text(sent)  # Every message, once, in order.
+    page.close()
