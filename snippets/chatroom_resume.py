@@ -121,7 +121,10 @@ class ResumeMember(RedisMember):
 
 
 api = responder.API(
-    static_dir=Path(__file__).parent / "resume", lifespan=lifespan, ws_idle_timeout=300
+    static_dir=Path(__file__).parent / "resume",
+    lifespan=lifespan,
+    ws_idle_timeout=300,
+    sessions=False,
 )
 
 
