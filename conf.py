@@ -83,3 +83,21 @@ copybutton_only_copy_prompt_lines = True
 
 html_static_path = ["docs/source/_static"]
 html_css_files = ["snippets.css"]
+
+# The last `make bench-resume` result, committed in docs/resume-bench.json.
+RESUME = json.loads((Path(__file__).parent / "docs" / "resume-bench.json").read_text())
+resume = {
+    f"resume_{room}_{cut}": f"{RESUME['latency'][room][cut + '_ms']:.2g} ms"
+    for room in ("pubsub", "resume")
+    for cut in ("p50", "p99")
+}
+resume |= {
+    "resume_extra_p50": f"{RESUME['latency']['extra']['p50_ms']:.2g} ms",
+    "resume_replay": f"{RESUME['replay']['median_s'] * 1000:.0f} ms",
+    "resume_missed": f"{RESUME['replay']['missed']:,}",
+    "resume_memory": f"{RESUME['memory']['bytes'] / 1024:.0f} KiB",
+    "resume_text_chars": str(RESUME["memory"]["text_chars"]),
+    "resume_rounds": str(RESUME["latency"]["rounds"]),
+}
+resume |= {f"resume_{key}": str(value) for key, value in RESUME["machine"].items()}
+rst_epilog += "".join(f".. |{key}| replace:: {text}\n" for key, text in resume.items())

@@ -115,7 +115,7 @@ def main() -> None:
         cut: results["latency"]["resume"][cut] - results["latency"]["pubsub"][cut]
         for cut in ("p50_ms", "p99_ms")
     }
-    results["latency"]["extra"] = extra
+    results["latency"] |= {"extra": extra, "rounds": ROUNDS}
     results["replay"] = {"missed": MISSED, "median_s": statistics.median(timings)}
     results["memory"] = {
         "messages": MISSED,

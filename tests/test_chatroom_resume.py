@@ -13,8 +13,9 @@ import pytest
 from chatroom_redis import MISSED
 from playwright.sync_api import expect
 from redis import Redis as SyncRedis
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis_server import RedisServer
-from support import TIMEOUT, Server, commands
+from support import TIMEOUT, Server, commands, free_port
 from test_chatroom_redis import PING, speak, until
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
@@ -177,6 +178,7 @@ def test_a_since_trimmed_away_says_history_is_incomplete(serve, redis) -> None:
             node = int(
                 client.config_get("stream-node-max-entries")["stream-node-max-entries"]
             )
+        assert node == 100  # Redis's default.
         assert HISTORY <= length < HISTORY + node  # "~": whole nodes are trimmed.
         with connect(f"{server.ws_url}/chat/main?since={first['id']}") as ben:
             assert json.loads(ben.recv(timeout=TIMEOUT)) == {
@@ -212,16 +214,22 @@ def test_joining_while_redis_is_down_is_closed_with_try_again(serve, redis) -> N
         redis.start()
 
 
-def test_a_redis_restart_with_aof_loses_nothing(serve, redis, tmp_path) -> None:
-    aof = RedisServer(redis.binary, tmp_path, "--appendonly", "yes", "--save", "")
+def test_try_it_a_redis_restart_with_aof_loses_nothing(serve, redis, tmp_path) -> None:
+    """The shown redis-server command (AOF on), then both shown app commands."""
+    shown = shlex.split(commands("chatroom_resume.console")[0])
+    assert shown[0] == "redis-server"
+    port = free_port()  # Never the reader's own 6379.
+    options = [str(port) if word == "6379" else word for word in shown[1:]]
+    assert options[-2:] == ["--appendonly", "yes"]
+    aof = RedisServer(redis.binary, tmp_path, *options, port=port)
     try:
-        first, second = app(serve, aof), app(serve, aof)
+        first, second = app(serve, aof, 1), app(serve, aof, 2)
         with ExitStack() as stack:
             ann = enter(stack, first)
             with connect(f"{second.ws_url}/chat/main") as ben:
                 speak(ann, "before")
                 [before] = messages(ben, 1)
-            aof.restart()
+            aof.restart()  # SIGTERM, then started again from its AOF file.
             until(ann, {"type": "notice", "text": MISSED})
             for text in ("during", "after"):
                 speak(ann, text)
@@ -267,3 +275,10 @@ def test_a_page_resumes_on_another_process_after_a_crash(serve, redis, browser) 
         send("after")
         expect(shown).to_have_text(sent)  # Every message, once, in order.
     page.close()
+
+
+def test_a_block_longer_than_the_socket_timeout_raises(redis) -> None:
+    """Why the room reads live messages from pub/sub, not with XREAD BLOCK."""
+    client = SyncRedis.from_url(redis.url, socket_timeout=1)
+    with client, pytest.raises(RedisTimeoutError):
+        client.xread({"nothing-here": "$"}, block=2000)
