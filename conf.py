@@ -8,6 +8,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent / "docs" / "_ext"))
 sys.path.insert(0, str(Path(__file__).parent / "docs" / "bench"))
 
+from figures import mutation_score, redis_figures, substitutions
+
 project = "Responder WebSockets"
 author = "The Responder WebSockets tutorial authors"
 copyright = "2026, " + author
@@ -35,44 +37,19 @@ rst_epilog = "".join(
 myst_enable_extensions = ["substitution"]
 myst_substitutions = {f"{name}_version": n for name, n in VERSIONS.items()}
 
-# The last `make mutate` result, committed in docs/mutation.json.
-MUTATION = Path(__file__).parent / "docs" / "mutation.json"
-if MUTATION.exists():
-    score = json.loads(MUTATION.read_text())
-    myst_substitutions["mutation_score"] = (
-        f"{score['killed']} of {score['total']} mutants killed "
-        f"({score['killed'] / score['total']:.0%})"
-    )
-else:
-    myst_substitutions["mutation_score"] = "not measured yet"
-
-# The last `make bench-redis` result, committed in docs/redis-bench.json.
-BENCH = json.loads((Path(__file__).parent / "docs" / "redis-bench.json").read_text())
-bench = {
-    f"redis_{where}_{cut}": f"{BENCH['latency'][where][cut + '_ms']:.2g} ms"
-    for where in ("in_memory", "same_process", "cross_process")
-    for cut in ("p50", "p99")
-}
-bench |= {
-    f"redis_{part}_{key.removesuffix('_s')}": f"{BENCH[part][key]:.1f} s"
-    for part in ("restart", "stall")
-    for key in BENCH[part]
-    if key.endswith("_s")
-}
-bench |= {f"redis_loss_{key}": str(value) for key, value in BENCH["loss"].items()}
-bench |= {f"redis_{key}": str(value) for key, value in BENCH["machine"].items()}
-bench |= {
-    "redis_rounds": str(BENCH["latency"]["rounds"]),
-    "redis_restarts": str(BENCH["restart"]["restarts"]),
-}
-rst_epilog += "".join(f".. |{name}| replace:: {text}\n" for name, text in bench.items())
-
-
-# The last `make measure` result for the resilient room: docs/resilient.json.
-RESILIENT = Path(__file__).parent / "docs" / "resilient.json"
-rst_epilog += "".join(
-    f".. |{name}| replace:: {figure}\n"
-    for name, figure in json.loads(RESILIENT.read_text())["figures"].items()
+# Figures from the committed results of `make mutate`, `make bench-redis` and
+# `make measure` (docs/*.json): never typed by hand.
+DOCS = Path(__file__).parent / "docs"
+MUTATION = DOCS / "mutation.json"
+myst_substitutions["mutation_score"] = mutation_score(
+    json.loads(MUTATION.read_text()) if MUTATION.exists() else None,
+    Path(__file__).parent / "snippets",
+)
+rst_epilog += substitutions(
+    redis_figures(json.loads((DOCS / "redis-bench.json").read_text()))
+)
+rst_epilog += substitutions(
+    json.loads((DOCS / "resilient.json").read_text())["figures"]
 )
 
 # Copy only what the reader types: the command after "$ " in a console

@@ -19,8 +19,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 MAX_MESSAGE = 10_000  # Characters in one message; more is closed with 1009.
 MAX_FRAME = 4 * MAX_MESSAGE  # Bytes: UTF-8 takes up to 4 for a character.
 OUTBOX_BYTES = 512 * 1024  # UTF-8 a member may fall behind by; then 1008.
-RATE = float(os.environ.get("CHAT_RATE", "5"))  # Messages a connection may send
-BURST = int(2 * RATE)  # a second, and at once.
+RATE = float(os.environ.get("CHAT_RATE", "5"))  # Messages a second, per connection,
+BURST = int(2 * RATE)  # and at once: two seconds' worth.
 MAX_CONNECTIONS = 500  # Open at once, in all: keep it well under `ulimit -n`.
 MAX_PER_ADDRESS = 20  # Open at once from one client address.
 ROOM_NAME = re.compile(r"[a-z0-9-]{1,32}")  # Any other name is refused.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import hashlib
 import json
 import os
 import queue
@@ -190,7 +191,9 @@ def main(argv: list[str]) -> int:
     if previous:
         total, dead = previous["total"], previous["total"] - len(survivors)
     print(f"{dead} of {total} mutants killed ({dead / total:.0%})")
-    score = {"killed": dead, "total": total, "survivors": survivors}
+    # The content measured, so that the site can tell when the score is stale.
+    files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in snippets}
+    score = {"killed": dead, "total": total, "survivors": survivors, "files": files}
     SCORE.write_text(json.dumps(score, indent=1) + "\n")
     return 0
 

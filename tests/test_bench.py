@@ -163,7 +163,7 @@ def test_tiny_benchmark_renders_the_page(tmp_path: Path) -> None:
     assert f"reference uvloop used {base:.1f} ms of server CPU" in html
     for run in results["fanout"]:
         assert f"{run['server_cpu_ms_per_1000']:.1f}" in html
-    assert "cut off with 1008" in html and "all 1200 messages kept" in html
+    assert "with 1008" in html and "all 1200 messages kept" in html
     assert html.count("<svg") == 1 and "server CPU ms per 1,000 deliveries" in html
 
 
@@ -211,3 +211,21 @@ def snippet_path(name: str) -> str:
 def without_coverage() -> dict[str, str]:
     """This environment, minus what makes coverage measure a Python subprocess."""
     return {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
+
+
+@pytest.mark.parametrize(
+    ("received", "code", "fate"),
+    [
+        (1200, None, "all 1200 messages kept for it"),
+        (499, 1008, "cut off after 499 of 1200 messages, with 1008"),
+        (499, None, "cut off after 499 of 1200 messages; no close frame got through"),
+    ],
+)
+def test_the_stall_table_says_what_became_of_the_silent_member(
+    received: int, code: int | None, fate: str
+) -> None:
+    run = {
+        "messages": 1200,
+        "stalled_member": {"received": received, "close_code": code},
+    }
+    assert fanout_report.stalled_fate(run) == fate

