@@ -8,7 +8,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent / "docs" / "_ext"))
 sys.path.insert(0, str(Path(__file__).parent / "docs" / "bench"))
 
-from figures import mutation_score, redis_figures, substitutions
+from figures import mutation_score, redis_figures, resume_figures, substitutions
 
 project = "Responder WebSockets"
 author = "The Responder WebSockets tutorial authors"
@@ -51,6 +51,9 @@ rst_epilog += substitutions(
 rst_epilog += substitutions(
     json.loads((DOCS / "resilient.json").read_text())["figures"]
 )
+rst_epilog += substitutions(  # `make bench-resume`, for the resume page.
+    resume_figures(json.loads((DOCS / "resume-bench.json").read_text()))
+)
 
 # Copy only what the reader types: the command after "$ " in a console
 # session, the code after ">>> " or "... " in a Python one; never the output.
@@ -60,21 +63,3 @@ copybutton_only_copy_prompt_lines = True
 
 html_static_path = ["docs/source/_static"]
 html_css_files = ["snippets.css"]
-
-# The last `make bench-resume` result, committed in docs/resume-bench.json.
-RESUME = json.loads((Path(__file__).parent / "docs" / "resume-bench.json").read_text())
-resume = {
-    f"resume_{room}_{cut}": f"{RESUME['latency'][room][cut + '_ms']:.2g} ms"
-    for room in ("pubsub", "resume")
-    for cut in ("p50", "p99")
-}
-resume |= {
-    "resume_extra_p50": f"{RESUME['latency']['extra']['p50_ms']:.2g} ms",
-    "resume_replay": f"{RESUME['replay']['median_s'] * 1000:.0f} ms",
-    "resume_missed": f"{RESUME['replay']['missed']:,}",
-    "resume_memory": f"{RESUME['memory']['bytes'] / 1024:.0f} KiB",
-    "resume_text_chars": str(RESUME["memory"]["text_chars"]),
-    "resume_rounds": str(RESUME["latency"]["rounds"]),
-}
-resume |= {f"resume_{key}": str(value) for key, value in RESUME["machine"].items()}
-rst_epilog += "".join(f".. |{key}| replace:: {text}\n" for key, text in resume.items())
