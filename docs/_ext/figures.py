@@ -1,8 +1,9 @@
 """The figures the pages quote, from the results files that scripts write.
 
 ``make mutate``, ``make measure``, ``make bench-redis`` and
-``make bench-resume`` write JSON files under docs/; conf.py turns them into substitutions with these functions, so
-that no figure on a page is typed by hand.
+``make bench-resume`` write JSON files under docs/; conf.py turns them into
+substitutions with these functions, so that no figure on a page is typed by
+hand.
 """
 
 from __future__ import annotations
