@@ -51,9 +51,11 @@ mutate: $(STAMP)
 	$(BIN)/python tests/mutate.py $(MUTATE_ARGS)
 
 # The resilient room's measured costs, written to docs/resilient.json and
-# shown on its page. Run it on a quiet machine; the page names the machine.
+# shown on its page; a blocked event loop's, in docs/blocking.json. Run it on
+# a quiet machine; the pages name the machine.
 measure: $(STAMP)
 	$(BIN)/python tests/measure_chatroom.py
+	$(BIN)/python tests/measure_blocking.py
 
 # The fan-out benchmark (a few minutes): rewrites the committed results that
 # the "How fast is it?" page draws its tables and plot from.

@@ -48,9 +48,8 @@ myst_substitutions["mutation_score"] = mutation_score(
 rst_epilog += substitutions(
     redis_figures(json.loads((DOCS / "redis-bench.json").read_text()))
 )
-rst_epilog += substitutions(
-    json.loads((DOCS / "resilient.json").read_text())["figures"]
-)
+for measured in ("resilient.json", "blocking.json"):  # Both by `make measure`.
+    rst_epilog += substitutions(json.loads((DOCS / measured).read_text())["figures"])
 rst_epilog += substitutions(  # `make bench-resume`, for the resume page.
     resume_figures(json.loads((DOCS / "resume-bench.json").read_text()))
 )

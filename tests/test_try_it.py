@@ -16,13 +16,14 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import ConsoleMessage, Page, expect
 from snippet_contract import snippet_files
-from support import ROOT, SNIPPETS, TIMEOUT, argv, commands, say
+from support import ROOT, SNIPPETS, TIMEOUT, argv, commands, run, say, snippet
 from terminal import converse
 from websockets.sync.client import connect
 
@@ -271,6 +272,95 @@ def test_secure_chat(serve, reader, browser) -> None:
     chat(pages, [(0, "hi ben"), (1, "hi ann")], names)
     for page in pages:
         page.close()
+
+
+def test_talk_to_the_room(serve, reader) -> None:
+    server = start(serve, reader, "announce.console")
+    results = []
+
+    def announce() -> None:  # In a third terminal, once the client has joined.
+        server.wait_for(r"room 'main' opened")
+        results.append(run(commands("announce_curl.console")[0], server))
+
+    curl = threading.Thread(target=announce)
+    curl.start()
+    converse(server, "announce_session.console")
+    curl.join()
+    (result,) = results
+    shown = snippet("announce_curl.console").splitlines()
+    assert result.stdout.splitlines() == shown[1:], result.stderr
+
+
+def test_refusals_that_say_why(serve, reader, browser) -> None:
+    server = start(serve, reader, "refusals.console")
+    converse(server, "refusals_denial.console", hang_up=False, exit_code=1)
+    result = run(commands("refusals_curl.console")[0], server)
+    shown = snippet("refusals_curl.console").splitlines()
+    assert result.stdout.splitlines() == shown[1:], result.stderr
+    page = browser.new_page()
+    messages: list[ConsoleMessage] = []
+    page.on("console", lambda message: messages.append(message))
+    page.goto(f"{server.http_url}/static/index.html")
+    page.evaluate(f"async () => {{\n{snippet('refusals.js')}}}")  # As pasted.
+    page.close()
+    logged = [m.text.rstrip() for m in messages if m.type == "log"]
+    assert logged == snippet("refusals_console.txt").splitlines()
+    # The status reaches the developer's console, not the page's code.
+    errors = [m.text for m in messages if m.type == "error"]
+    assert any("/chat/Main' failed" in e and "code: 403" in e for e in errors)
+    assert any("/deny/Main' failed" in e and "code: 404" in e for e in errors)
+
+
+def test_never_block_the_event_loop(serve, reader) -> None:
+    server = start(serve, reader, "blocking.console")
+    results = []
+
+    def report() -> None:  # In a third terminal, once the client has joined.
+        server.wait_for(r"room 'main' opened")
+        results.append(run(commands("blocking_curl.console")[0], server))
+
+    curl = threading.Thread(target=report)
+    curl.start()
+    converse(server, "blocking_client.console", hang_up=False)
+    curl.join()
+    (result,) = results
+    shown = snippet("blocking_curl.console").splitlines()
+    assert result.stdout.splitlines() == shown[1:], result.stderr
+
+
+def test_clients_without_cookies(serve, reader, browser) -> None:
+    server = start(serve, reader, "tickets.console")
+    converse(server, "tickets_client.console", hang_up=False)
+    page = browser.new_page()
+    messages: list[ConsoleMessage] = []
+    page.on("console", lambda message: messages.append(message))
+    page.goto(f"{server.http_url}/")  # Not found, but the server's origin.
+    page.evaluate(f"async () => {{\n{snippet('tickets.js')}}}")  # As pasted.
+    page.close()
+    logged = [m.text for m in messages if m.type == "log"]
+    assert logged == snippet("tickets_console.txt").splitlines()
+    errors = [m.text for m in messages if m.type == "error"]
+    assert any("Sec-WebSocket-Protocol' header but no response" in e for e in errors)
+
+
+@pytest.mark.verifies("room/index.html")
+def test_resources_per_message(serve, reader, browser, tmp_path) -> None:
+    database = str(tmp_path / "chat.sqlite3")  # Not the reader's folder.
+    server = start(serve, reader, "history.console", CHAT_DATABASE=database)
+    url = f"{server.http_url}/static/index.html"
+    (first,) = open_windows(browser, url, 1)
+    chat([first], [(0, "Is anyone keeping notes?")])
+    (second,) = open_windows(browser, url, 1)  # Another tab: the history.
+    expect(second.locator("#messages li")).to_have_text(["Is anyone keeping notes?"])
+    server.wait_for(r"kept message 1, of 'main'$")
+    server.stop()  # Ctrl+C, and start it again.
+    for page in (first, second):
+        expect(page.locator("#status")).to_have_text("Connection closed (code 1001)")
+        page.close()
+    server = start(serve, reader, "history.console", CHAT_DATABASE=database)
+    (third,) = open_windows(browser, f"{server.http_url}/static/index.html", 1)
+    expect(third.locator("#messages li")).to_have_text(["Is anyone keeping notes?"])
+    third.close()
 
 
 def test_every_picture_of_the_site_renders(site, browser) -> None:
