@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shlex
 import signal
@@ -282,3 +283,34 @@ def test_a_block_longer_than_the_socket_timeout_raises(redis) -> None:
     client = SyncRedis.from_url(redis.url, socket_timeout=1)
     with client, pytest.raises(RedisTimeoutError):
         client.xread({"nothing-here": "$"}, block=2000)
+
+
+def test_what_came_live_during_the_replay_is_sent_once() -> None:
+    """The switch, made deterministic: messages queued while the replay ran."""
+    old = json.dumps({"type": "message", "text": "old", "id": "5-0"})
+    new = json.dumps({"type": "message", "text": "new", "id": "5-1"})
+    sent: list[str] = []
+
+    async def scenario() -> None:
+        arrived = asyncio.Event()
+
+        class Socket:
+            async def send_text(self, text: str) -> None:
+                sent.append(text)
+                arrived.set()
+
+        member = chatroom_resume.ResumeMember(Socket(), "main", since="4-0")
+
+        async def replay() -> tuple[int, int]:
+            member.deliver(old)  # Live, and read by the replay too: 5-0.
+            member.deliver(new)  # Live, and newer than the replay.
+            return (5, 0)
+
+        member.replay = replay
+        writer = asyncio.create_task(member.send_forever())
+        await asyncio.wait_for(arrived.wait(), TIMEOUT)
+        writer.cancel()
+        assert member.live  # Past the first newer message: no more checks.
+
+    asyncio.run(scenario())
+    assert sent == [new]
