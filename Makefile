@@ -14,7 +14,7 @@ sphinx = $(BIN)/sphinx-build -M $(1) docs/source build -c . $(SPHINXOPTS)
 # pytest-xdist workers for `make doctest`: one per core; 0 runs in one process.
 PYTEST_WORKERS ?= auto
 
-.PHONY: html doctest livehtml lint clean mutate measure bench bench-redis
+.PHONY: html doctest livehtml lint clean mutate measure bench bench-redis bench-resume
 
 # Rebuilt whenever pyproject.toml is newer than the last install.
 $(STAMP): pyproject.toml
@@ -68,3 +68,8 @@ bench: $(STAMP)
 # which the scale-out page renders; commit the file with the change it measures.
 bench-redis: $(STAMP)
 	$(BIN)/python tests/bench_redis.py
+
+# Measure the resumable room (replay time, extra latency, stream memory) into
+# docs/resume-bench.json, which its page renders; commit the file with the change.
+bench-resume: $(STAMP)
+	$(BIN)/python tests/bench_resume.py

@@ -8,7 +8,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent / "docs" / "_ext"))
 sys.path.insert(0, str(Path(__file__).parent / "docs" / "bench"))
 
-from figures import mutation_score, redis_figures, substitutions
+from figures import mutation_score, redis_figures, resume_figures, substitutions
 
 project = "Responder WebSockets"
 author = "The Responder WebSockets tutorial authors"
@@ -50,6 +50,9 @@ rst_epilog += substitutions(
 )
 for measured in ("resilient.json", "blocking.json", "deflate.json"):
     rst_epilog += substitutions(json.loads((DOCS / measured).read_text())["figures"])
+rst_epilog += substitutions(  # `make bench-resume`, for the resume page.
+    resume_figures(json.loads((DOCS / "resume-bench.json").read_text()))
+)
 
 # Copy only what the reader types: the command after "$ " in a console
 # session, the code after ">>> " or "... " in a Python one; never the output.

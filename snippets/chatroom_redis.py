@@ -214,9 +214,12 @@ class RedisMember(Member):
     async def speak(self, room: str, text: str) -> None:
         event = json.dumps(self.message(text), ensure_ascii=False)
         try:
-            await asyncio.wait_for(relay.publish(room, event), PUBLISH_TIMEOUT)
+            await asyncio.wait_for(self.publish(room, event), PUBLISH_TIMEOUT)
         except (RedisError, TimeoutError):
             self.deliver(json.dumps({"type": "error", "error": NOT_CONFIRMED}))
+
+    async def publish(self, room: str, event: str) -> None:
+        await relay.publish(room, event)
 
 
 @api.route("/chat/{room}", websocket=True)

@@ -98,7 +98,7 @@ def free_port() -> int:
     ranges = Path("/proc/sys/net/ipv4/ip_local_port_range")
     low = int(ranges.read_text().split()[0]) if ranges.exists() else 32768
     while True:
-        port = random.randrange(10_081, low)  # Over 10080: the highest Chromium refuses.
+        port = random.randrange(10_081, low)  # 10080 is the highest Chromium refuses.
         with socket.socket() as sock:
             try:
                 sock.bind(("", port))  # Every interface, as servers with PORT bind.

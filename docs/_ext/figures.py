@@ -1,8 +1,9 @@
 """The figures the pages quote, from the results files that scripts write.
 
-``make mutate``, ``make measure`` and ``make bench-redis`` write JSON files
-under docs/; conf.py turns them into substitutions with these functions, so
-that no figure on a page is typed by hand.
+``make mutate``, ``make measure``, ``make bench-redis`` and
+``make bench-resume`` write JSON files under docs/; conf.py turns them into
+substitutions with these functions, so that no figure on a page is typed by
+hand.
 """
 
 from __future__ import annotations
@@ -52,6 +53,26 @@ def redis_figures(bench: dict[str, Any]) -> dict[str, str]:
     figures |= {f"redis_{key}": str(value) for key, value in bench["machine"].items()}
     figures["redis_rounds"] = str(bench["latency"]["rounds"])
     figures["redis_restarts"] = str(bench["restart"]["restarts"])
+    return figures
+
+
+def resume_figures(bench: dict[str, Any]) -> dict[str, str]:
+    """The resume page's figures, from docs/resume-bench.json."""
+    latency = bench["latency"]
+    figures = {
+        f"resume_{room}_{cut}": f"{latency[room][cut + '_ms']:.2g} ms"
+        for room in ("pubsub", "resume")
+        for cut in ("p50", "p99")
+    }
+    figures |= {
+        "resume_extra_p50": f"{latency['extra']['p50_ms']:.2g} ms",
+        "resume_rounds": str(latency["rounds"]),
+        "resume_replay": f"{bench['replay']['median_s'] * 1000:.0f} ms",
+        "resume_missed": f"{bench['replay']['missed']:,}",
+        "resume_memory": f"{bench['memory']['bytes'] / 1024:.0f} KiB",
+        "resume_text_chars": str(bench["memory"]["text_chars"]),
+    }
+    figures |= {f"resume_{key}": str(value) for key, value in bench["machine"].items()}
     return figures
 
 

@@ -32,3 +32,13 @@ def test_the_redis_figures_are_the_committed_ones_rounded() -> None:
     assert said["redis_restarts"] == str(bench["restart"]["restarts"])
     text = figures.substitutions(said)
     assert f".. |redis_cross_process_p50| replace:: {p50:.2g} ms\n" in text
+
+
+def test_the_resume_figures_are_the_committed_ones_rounded() -> None:
+    bench = json.loads((DOCS / "resume-bench.json").read_text())
+    said = figures.resume_figures(bench)
+    assert said["resume_replay"] == f"{bench['replay']['median_s'] * 1000:.0f} ms"
+    assert said["resume_memory"] == f"{bench['memory']['bytes'] / 1024:.0f} KiB"
+    extra = bench["latency"]["extra"]["p50_ms"]
+    assert said["resume_extra_p50"] == f"{extra:.2g} ms"
+    assert said["resume_missed"] == "1,000"
