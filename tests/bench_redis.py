@@ -68,6 +68,21 @@ class Ear:
             return sum(event["type"] == kind for _, event in self.events)
 
 
+def machine(binary: str) -> dict[str, object]:
+    """What measured: the machine, Python, the Redis server and the clients."""
+    version = subprocess.run(
+        [binary, "--version"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.machine()}",
+        "server": f"{version[0]} {version[2].removeprefix('v=')}",
+        "redis_py": metadata.version("redis"),
+        "uvicorn": metadata.version("uvicorn"),
+    }
+
+
 # One client here speaks for many people: lift chatroom.py's per-person rate.
 LIFTED = {"CHAT_RATE": "100000"}
 
@@ -197,17 +212,7 @@ def main() -> None:
             ann_ear.wait(message(f"after {state}"), mark)
         results["stall"] = stall
 
-    version = subprocess.run(
-        [binary, "--version"], capture_output=True, text=True, check=True
-    ).stdout.split()
-    results["machine"] = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "system": f"{platform.system()} {platform.machine()}",
-        "server": f"{version[0]} {version[2].removeprefix('v=')}",
-        "redis_py": metadata.version("redis"),
-        "uvicorn": metadata.version("uvicorn"),
-    }
+    results["machine"] = machine(binary)
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps(results, indent=1))
 

@@ -8,20 +8,16 @@ pages show them, with the per-person rate lifted (CHAT_RATE) as the tests do.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from contextlib import ExitStack
-from importlib import metadata
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1] / "snippets")]
 
-from bench_redis import ROUNDS, percentiles  # noqa: E402
+from bench_redis import ROUNDS, machine, percentiles  # noqa: E402
 from redis import Redis  # noqa: E402
 from redis_server import RedisServer, redis_binary  # noqa: E402
 from support import ROOT, Server  # noqa: E402
@@ -122,16 +118,7 @@ def main() -> None:
         "text_chars": len(TEXT.format(0)),
         "bytes": memory,
     }
-    version = subprocess.run(
-        [binary, "--version"], capture_output=True, text=True, check=True
-    ).stdout.split()
-    results["machine"] = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "system": f"{platform.system()} {platform.machine()}",
-        "server": f"{version[0]} {version[2].removeprefix('v=')}",
-        "redis_py": metadata.version("redis"),
-    }
+    results["machine"] = machine(binary)
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps(results, indent=1))
 

@@ -25,58 +25,57 @@ from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 
 
-class Screenshot(SphinxDirective):
-    """A figure of a screenshot the tests took; its content is the caption."""
+class FileFigure(SphinxDirective):
+    """A figure of a file the tests wrote, or a placeholder before any run.
+
+    The directive's name is the figure's class; its content is the caption.
+    """
 
     required_arguments = 1
     has_content = True
-    option_spec: ClassVar = {"alt": directives.unchanged_required}
+    what = ""  # What the placeholder says is missing.
 
-    def run(self) -> list[nodes.Node]:
-        env = self.env
-        root = Path(env.app.confdir, env.config.screenshot_dir).resolve()
-        path = root / self.arguments[0]
-        here = Path(env.doc2path(env.docname)).parent
-        relative = Path(os.path.relpath(path, here)).as_posix()
-        env.note_dependency(path)  # Re-read when the picture appears or changes.
-        figure = nodes.figure(classes=["screenshot"])
-        if path.is_file():
-            figure += nodes.image(uri=relative, alt=self.options.get("alt", ""))
-        else:
-            text = f"No screenshot yet ({path.name}): run make doctest, then build."
-            figure += nodes.paragraph(text, text, classes=["screenshot-missing"])
-        if self.content:
-            caption = nodes.caption()
-            caption += self.parse_inline(" ".join(self.content))[0]
-            figure += caption
-        return [figure]
-
-
-class TestOutput(SphinxDirective):
-    """A figure of a text file the tests wrote; its content is the caption."""
-
-    required_arguments = 1
-    has_content = True
+    def show(self, path: Path) -> nodes.Node:
+        raise NotImplementedError
 
     def run(self) -> list[nodes.Node]:
         env = self.env
         root = Path(env.app.confdir, env.config.screenshot_dir).resolve()
         path = root / self.arguments[0]
         env.note_dependency(path)  # Re-read when the file appears or changes.
-        figure = nodes.figure(classes=["test-output"])
+        figure = nodes.figure(classes=[self.name])
         if path.is_file():
-            text = html.escape(path.read_text(encoding="utf-8"))
-            figure += nodes.raw(
-                "", f'<pre class="test-output">{text}</pre>', format="html"
-            )
+            figure += self.show(path)
         else:
-            text = f"No test output yet ({path.name}): run make doctest, then build."
+            text = f"No {self.what} yet ({path.name}): run make doctest, then build."
             figure += nodes.paragraph(text, text, classes=["screenshot-missing"])
         if self.content:
             caption = nodes.caption()
             caption += self.parse_inline(" ".join(self.content))[0]
             figure += caption
         return [figure]
+
+
+class Screenshot(FileFigure):
+    """A screenshot the browser tests took."""
+
+    option_spec: ClassVar = {"alt": directives.unchanged_required}
+    what = "screenshot"
+
+    def show(self, path: Path) -> nodes.Node:
+        here = Path(self.env.doc2path(self.env.docname)).parent
+        relative = Path(os.path.relpath(path, here)).as_posix()
+        return nodes.image(uri=relative, alt=self.options.get("alt", ""))
+
+
+class TestOutput(FileFigure):
+    """A text a test wrote (a real scrape, a real log), preformatted."""
+
+    what = "test output"
+
+    def show(self, path: Path) -> nodes.Node:
+        text = html.escape(path.read_text(encoding="utf-8"))
+        return nodes.raw("", f'<pre class="test-output">{text}</pre>', format="html")
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
