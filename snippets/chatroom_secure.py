@@ -107,6 +107,18 @@ api = responder.API(
 )
 
 
+BAD_NAME = {"error": "a name of 1 to 30 of a-z, 0-9, _ and -, please"}
+
+
+async def posted_name(req: responder.Request) -> str | None:
+    """The name a sign-in body gives, if it is JSON and a name we allow."""
+    try:
+        name = json.loads(await req.content).get("name")
+    except (ValueError, AttributeError, RecursionError):  # Or nested too deep.
+        return None
+    return name if isinstance(name, str) and NAME.fullmatch(name) else None
+
+
 @api.route("/login", methods=["POST"])
 async def login(req: responder.Request, resp: responder.Response) -> None:
     # Anyone may sign in by name here; a real app checks a password first.
@@ -116,13 +128,10 @@ async def login(req: responder.Request, resp: responder.Response) -> None:
     if req.mimetype.split(";")[0].strip().lower() != "application/json":
         resp.status_code = 415  # A plain HTML form cannot send this type.
         return
-    try:
-        name = json.loads(await req.content).get("name")
-    except (ValueError, AttributeError, RecursionError):
-        name = None
-    if not isinstance(name, str) or not NAME.fullmatch(name):
+    name = await posted_name(req)
+    if name is None:
         resp.status_code = 400
-        resp.media = {"error": "a name of 1 to 30 of a-z, 0-9, _ and -, please"}
+        resp.media = BAD_NAME
         return
     set_session(req, resp, signer.dumps([name, time.time()]))
     resp.media = {"name": name}

@@ -1,6 +1,5 @@
 """The rooms of chatroom.py for clients without cookies: one-time tickets."""
 
-import json
 import logging
 import os
 import secrets
@@ -15,7 +14,7 @@ from chatroom import (
     run,
     take_part,
 )
-from chatroom_secure import NAME, SignedInMember
+from chatroom_secure import BAD_NAME, SignedInMember, posted_name
 from starlette.websockets import WebSocket
 
 TICKET_SECONDS = float(os.environ.get("CHAT_TICKET_SECONDS", "10"))
@@ -29,13 +28,10 @@ api = responder.API(sessions=False)
 async def issue(req: responder.Request, resp: responder.Response) -> None:
     """Trade credentials, sent in a POST body, for a ticket to connect with."""
     # Anyone may sign in by name here; a real app checks a password first.
-    try:
-        name = json.loads(await req.content).get("name")
-    except (ValueError, AttributeError, RecursionError):
-        name = None
-    if not isinstance(name, str) or not NAME.fullmatch(name):
+    name = await posted_name(req)  # The signed-in room's check of a name.
+    if name is None:
         resp.status_code = 400
-        resp.media = {"error": "a name of 1 to 30 of a-z, 0-9, _ and -, please"}
+        resp.media = BAD_NAME
         return
     now = time.monotonic()
     for old, (_, deadline) in list(tickets.items()):
