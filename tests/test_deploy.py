@@ -253,6 +253,8 @@ def test_a_signed_in_page_on_the_public_origin_chats(serve, nginx, browser) -> N
     try:
         page = trusting.new_page()
         sign_in(page, proxy, "ann")
+        cookies = page.context.cookies()  # Signed in over https, through nginx:
+        assert [c["secure"] for c in cookies if c["name"] == "chat_session"] == [True]
         say(page, "hello from the public origin")
         expect(page.locator("#messages li").last).to_have_text(
             "ann: hello from the public origin"
