@@ -14,7 +14,7 @@ TICK_SECONDS = float(os.environ.get("CHAT_TICK_SECONDS", "60"))
 async def announce(req: responder.Request, resp: responder.Response, room: str) -> None:
     """Post {"text": ...} into a room, and answer without waiting for anyone."""
     event = parse((await req.content).decode(errors="replace"))
-    if event is None or "text" not in event or len(event["text"]) > MAX_MESSAGE:
+    if event is None or event.get("type") == "ping" or len(event["text"]) > MAX_MESSAGE:
         resp.status_code = 400
         resp.media = {"error": 'expected {"text": ...}, up to 10000 characters'}
         return

@@ -57,6 +57,8 @@ def test_an_announcement_reaches_every_member_of_the_room(serve) -> None:
         b'{"text": 1}',
         b"\xff",
         b'{"text": "%s"}' % (b"x" * 10_001),
+        b'{"type": "ping", "text": 5}',  # A heartbeat is not an announcement,
+        b'{"type": "ping", "text": "hi"}',  # whatever it carries.
     ],
 )
 def test_anything_but_a_text_is_refused_with_400(serve, body: bytes) -> None:
