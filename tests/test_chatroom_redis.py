@@ -11,6 +11,7 @@ from contextlib import ExitStack
 
 import chatroom_redis
 import pytest
+from chatroom import MAX_FRAME
 from playwright.sync_api import expect
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
@@ -24,7 +25,7 @@ from support import (
     raw_websocket,
     say,
 )
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 BIG = "x" * 9_000  # Under chatroom.py's MAX_MESSAGE.
@@ -313,6 +314,13 @@ def test_under_uvicorn_workers_stopping_says_1012_not_1001(serve, redis) -> None
     line = commands("chatroom_redis_workers.console")[0]
     server = serve(line.replace("5042", str(port)), port, REDIS_URL=redis.url)
     server.wait_for(r"Application startup complete")
+    assert f"--ws-max-size {MAX_FRAME}" in line  # As run() sets it.
+    with workers_connect(f"{server.ws_url}/chat/main") as big:
+        big.send("x" * (MAX_FRAME + 1))
+        with pytest.raises(ConnectionClosed) as refused:  # By uvicorn, not the app:
+            big.recv(timeout=TIMEOUT)
+        assert refused.value.rcvd.code == 1009
+        assert f"limit of {MAX_FRAME} bytes" in refused.value.rcvd.reason
     with workers_connect(f"{server.ws_url}/chat/main") as ann:
         speak(ann, "hello")
         assert texts(ann, 1) == ["hello"]
