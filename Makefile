@@ -52,12 +52,14 @@ mutate: $(STAMP)
 
 # The resilient room's measured costs, written to docs/resilient.json and
 # shown on its page; a blocked event loop's, in docs/blocking.json; what
-# per-message compression costs, in docs/deflate.json. Run it on a quiet
-# machine; the pages name the machine.
+# per-message compression costs, in docs/deflate.json; what the "Beyond the
+# chat" recipes cost, in docs/recipes.json. Run it on a quiet machine; the
+# pages name the machine.
 measure: $(STAMP)
 	$(BIN)/python tests/measure_chatroom.py
 	$(BIN)/python tests/measure_blocking.py
 	$(BIN)/python tests/measure_deflate.py
+	$(BIN)/python tests/measure_recipes.py
 
 # The fan-out benchmark (a few minutes): rewrites the committed results that
 # the "How fast is it?" page draws its tables and plot from.

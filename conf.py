@@ -48,7 +48,7 @@ myst_substitutions["mutation_score"] = mutation_score(
 rst_epilog += substitutions(
     redis_figures(json.loads((DOCS / "redis-bench.json").read_text()))
 )
-for measured in ("resilient.json", "blocking.json", "deflate.json"):
+for measured in ("resilient.json", "blocking.json", "deflate.json", "recipes.json"):
     rst_epilog += substitutions(json.loads((DOCS / measured).read_text())["figures"])
 rst_epilog += substitutions(  # `make bench-resume`, for the resume page.
     resume_figures(json.loads((DOCS / "resume-bench.json").read_text()))
