@@ -24,12 +24,12 @@ sys.path.insert(0, str(ROOT / "snippets"))
 import chatroom  # noqa: E402
 from support import Server, commands, read_frame, send_frame  # noqa: E402
 from test_chatroom_limits import (  # noqa: E402
+    STALLED,
     TEXT,
-    converse,
+    flood_stalled,
     knock,
     largest,
     say,
-    speakers,
     status,
 )
 
@@ -90,27 +90,13 @@ def stalled_members() -> dict:
     """Peak server memory while stalled members are flooded with emoji."""
     server = start()
     try:
-        stalled = [
-            knock(server, "/chat/main", f"127.0.4.{n}", receive_buffer=4096)[0]
-            for n in range(1, 6)
-        ]
-        with speakers(server, "main") as people:
-            people[0].send(say("warm-up"))
-            for person in people:
-                person.recv(timeout=20)
-            before = status(server, "VmRSS")
-            converse(people)
-            for _ in stalled:
-                server.wait_for(r"closing a member of 'main' with 1008$")
-            peak = status(server, "VmHWM")
-        for sock in stalled:
-            sock.close()
+        before, peak, speaking = flood_stalled(server)
     finally:
         server.stop()
     return {
-        "stalled": len(stalled),
-        "speakers": len(people),
-        "sent_bytes": len(people) * chatroom.BURST * len(largest("0.0").encode()),
+        "stalled": STALLED,
+        "speakers": speaking,
+        "sent_bytes": speaking * chatroom.BURST * len(largest("0.0").encode()),
         "peak_growth_bytes": peak - before,
     }
 

@@ -207,25 +207,40 @@ def test_a_flood_neither_evicts_a_member_nor_reaches_it_in_full(serve) -> None:
     assert "1008" not in server.output  # Nobody was evicted.
 
 
-def test_stalled_members_under_an_emoji_flood_stay_within_the_bound(serve) -> None:
-    server = serve(commands("chatroom.console")[0])
+STALLED = 5  # Members that never read, in the emoji flood below.
+
+
+def flood_stalled(server: Server) -> tuple[int, int, int]:
+    """STALLED members that never read, then every speaker's emoji burst.
+
+    Returns the server's RSS before the flood, the most it ever held
+    (VmHWM) once every stalled member was closed, and how many spoke.
+    Shared by the memory test and `make measure`.
+    """
     stalled = [
         knock(server, "/chat/main", f"127.0.4.{n}", receive_buffer=4096)[0]
-        for n in range(1, 6)
+        for n in range(1, STALLED + 1)
     ]
-    with speakers(server, "main") as people:
-        people[0].send(say("warm-up"))
-        for person in people:
-            assert json.loads(person.recv(timeout=TIMEOUT))["text"] == "warm-up"
-        before = status(server, "VmRSS")
-        converse(people)
-        for _ in stalled:
-            server.wait_for(r"closing a member of 'main' with 1008$")
-        peak = status(server, "VmHWM")  # The most the process ever held.
-    for sock in stalled:
-        sock.close()
-    assert server.output.count("with 1008") == len(stalled)  # And only they.
-    members = len(stalled) + len(people)
+    try:
+        with speakers(server, "main") as people:
+            people[0].send(say("warm-up"))
+            for person in people:
+                assert json.loads(person.recv(timeout=TIMEOUT))["text"] == "warm-up"
+            before = status(server, "VmRSS")
+            converse(people)
+            for _ in stalled:
+                server.wait_for(r"closing a member of 'main' with 1008$")
+            return before, status(server, "VmHWM"), len(people)
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+def test_stalled_members_under_an_emoji_flood_stay_within_the_bound(serve) -> None:
+    server = serve(commands("chatroom.console")[0])
+    before, peak, speaking = flood_stalled(server)
+    assert server.output.count("with 1008") == STALLED  # And only they.
+    members = STALLED + speaking
     # The outbox, asyncio's write buffer, a frame on its way in and one out.
     per_member = chatroom.OUTBOX_BYTES + 64 * 1024 + 2 * chatroom.MAX_FRAME
     slack = 16 * 1024 * 1024  # Python's allocator, buffers, coverage's data.
