@@ -140,24 +140,6 @@ def test_close_once_is_safe_to_repeat_where_close_is_not() -> None:
     assert refusals == ['Cannot call "send" once a close message has been sent.']
 
 
-def test_a_hook_and_a_route_that_both_accept() -> None:
-    eager = responder.API()
-
-    @eager.before_request(websocket=True)
-    async def accept_early(ws: WebSocket) -> None:
-        await ws.accept()
-
-    @eager.route("/ws", websocket=True)
-    async def route(ws: WebSocket) -> None:
-        await ws.accept()
-
-    with pytest.raises(RuntimeError) as broken:
-        with TestClient(eager).websocket_connect("/ws"):
-            pass  # Never reached: the route's accept() raises.
-    shown = snippet("double_accept_error.txt").strip()
-    assert f"{type(broken.value).__name__}: {broken.value}" == shown
-
-
 def test_a_receive_with_nothing_to_come_hangs_until_pytest_timeout() -> None:
     (command,) = commands("hangs.console")
     result = subprocess.run(
