@@ -45,7 +45,7 @@ class Member:
         self.ws = ws
         self.outbox: deque[tuple[str, int]] = deque()  # Texts, with their bytes.
         self.queued = 0  # UTF-8 bytes in the outbox: at most OUTBOX_BYTES.
-        self.ready = asyncio.Event()  # Set when there is something to send.
+        self.wakeup: asyncio.Future[None] | None = None  # What the sender awaits.
         self.tokens, self.refilled = float(BURST), time.monotonic()
         self.stopped = asyncio.Event()  # Set when the server ends the connection.
         self.close_code: int | None = None  # None: the client left by itself.
@@ -60,7 +60,8 @@ class Member:
             return
         self.outbox.append((text, size))
         self.queued += size
-        self.ready.set()
+        if self.wakeup and not self.wakeup.done():  # The sender waits: wake it.
+            self.wakeup.set_result(None)
 
     def message(self, text: str) -> dict:
         """What this member said, as the event the room sends."""
@@ -85,13 +86,16 @@ class Member:
         return True
 
     async def send_forever(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            await self.ready.wait()
-            self.ready.clear()
             while self.outbox:  # Everything queued, in one wake-up.
                 text, size = self.outbox.popleft()
                 await self.ws.send_text(text)
                 self.queued -= size
+            # A bare future, made anew for each wait, wakes this task with less
+            # work than an asyncio.Event: work done per member, per message.
+            self.wakeup = loop.create_future()
+            await self.wakeup
 
 
 rooms: dict[str, set[Member]] = {}

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import fanout_report
 import pytest
 import reference_room
 import responder
+import uvicorn
 from starlette.middleware.sessions import SessionMiddleware
 from support import ROOT, TIMEOUT, argv, commands, snippet
 from uvicorn.loops.auto import auto_loop_factory
@@ -161,6 +163,7 @@ def test_tiny_benchmark_renders_the_page(tmp_path: Path) -> None:
     assert f"{results['machine']['cores']} cores" in html
     base = results["fanout"][0]["server_cpu_ms_per_1000"]  # reference uvloop
     assert f"reference uvloop used {base:.1f} ms of server CPU" in html
+    assert fanout_report.gap_text(results) in html
     for run in results["fanout"]:
         assert f"{run['server_cpu_ms_per_1000']:.1f}" in html
     assert "with 1008" in html and "all 1200 messages kept" in html
@@ -172,7 +175,7 @@ def build_page(tmp_path: Path, results: Path) -> str:
     source = tmp_path / "source"
     source.mkdir()
     directives = re.findall(r"^\.\. bench-.*$", PAGE.read_text(), re.M)
-    assert len(directives) == 7, directives
+    assert len(directives) == 8, directives
     (source / "index.rst").write_text("Bench\n=====\n\n" + "\n\n".join(directives))
     (source / "conf.py").write_text(
         f"import sys\nsys.path.insert(0, {str(ROOT / 'docs' / 'bench')!r})\n"
@@ -229,3 +232,51 @@ def test_the_stall_table_says_what_became_of_the_silent_member(
         "stalled_member": {"received": received, "close_code": code},
     }
     assert fanout_report.stalled_fate(run) == fate
+
+
+def test_an_asgi_app_sees_no_transport_to_ask_before_it_sends() -> None:
+    """What uvicorn hands a WebSocket app: the scope's keys and extensions."""
+
+    async def app(scope, receive, send) -> None:
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        seen = {"keys": sorted(scope), "extensions": sorted(scope["extensions"])}
+        await send({"type": "websocket.send", "text": json.dumps(seen)})
+        await send({"type": "websocket.close"})
+
+    async def scenario() -> dict:
+        config = uvicorn.Config(app, lifespan="off", log_level="warning")
+        server = uvicorn.Server(config)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()  # Connections wait in its backlog until uvicorn serves.
+            serving = asyncio.create_task(server.serve(sockets=[sock]))
+            try:
+                url = f"ws://127.0.0.1:{sock.getsockname()[1]}/"
+                async with aconnect(url) as ws:
+                    return json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+            finally:
+                server.should_exit = True
+                await asyncio.wait_for(serving, TIMEOUT)
+
+    seen = asyncio.run(scenario())
+    assert seen["extensions"] == ["websocket.http.response"]
+    assert "headers" in seen["keys"]  # What a handshake's scope does hold.
+    assert not [key for key in seen["keys"] if "transport" in key or "buffer" in key]
+
+
+def test_the_gap_is_told_in_two_steps_from_the_top_n_only() -> None:
+    def run(room: str, members: int, cost: float) -> dict:
+        return {"room": room, "members": members, "server_cpu_ms_per_1000": cost}
+
+    small = [run("reference uvloop", 10, 1.0), run("chat", 10, 9.0)]
+    results = {"fanout": [*small, run("chat", 1000, 12.0)]}
+    missing = fanout_report.gap_text(results)
+    assert missing == (
+        "This run measured reference uvloop, chat and chatroom not all at N = 1,000."
+    )
+    results["fanout"] += [run("reference uvloop", 1000, 8.0), run("chatroom", 1000, 18)]
+    assert fanout_report.gap_text(results) == (
+        "At N = 1,000, the basic room used 1.50x the CPU per delivery of "
+        "reference uvloop, and the resilient room 1.50x the basic room's."
+    )

@@ -10,7 +10,7 @@ from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from types import SimpleNamespace
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import chatroom
 import pytest
@@ -154,38 +154,30 @@ def test_a_broadcast_is_encoded_once_and_unescaped(client) -> None:
     assert json.dumps("😀") == '"\\ud83d\\ude00"'  # What ensure_ascii=True makes.
 
 
-class Wakeups(asyncio.Event):
-    """An asyncio.Event that counts the times it is waited for."""
-
-    count = 0
-
-    async def wait(self) -> Literal[True]:
-        self.count += 1
-        return await super().wait()
-
-
 def test_the_sender_drains_everything_queued_in_one_wake_up() -> None:
-    sent: list[tuple[str, int]] = []  # Each text, with the wake-ups so far.
+    sent: list[tuple[str, object]] = []  # Each text, with the future it woke on.
 
-    async def main() -> chatroom.Member:
+    async def main() -> tuple[chatroom.Member, object]:
         all_sent = asyncio.Event()
 
         async def send_text(text: str) -> None:
-            sent.append((text, wakeups.count))
+            sent.append((text, member.wakeup))
             if len(sent) == 3:
                 all_sent.set()
 
         member = chatroom.Member(SimpleNamespace(send_text=send_text))  # type: ignore[arg-type]
-        member.ready = wakeups = Wakeups()
+        sender = asyncio.create_task(member.send_forever())
+        await asyncio.sleep(0)  # The sender's first step: nothing queued, it waits.
+        first = member.wakeup
+        assert first is not None and not first.done()
         for text in ("first", "second", "third"):
             member.deliver(text)
-        sender = asyncio.create_task(member.send_forever())
         await all_sent.wait()
         sender.cancel()
-        return member
+        return member, first
 
-    member = run(main())
-    assert sent == [("first", 1), ("second", 1), ("third", 1)]
+    member, first = run(main())
+    assert sent == [("first", first), ("second", first), ("third", first)]
     assert (member.queued, len(member.outbox)) == (0, 0)
 
 

@@ -6,6 +6,7 @@ typed by hand:
 
 ``.. bench-machine::``   what produced the figures (cores, CPU, versions);
 ``.. bench-summary::``   the headline: CPU per delivery at the largest N;
+``.. bench-gap::``       basic room vs the reference, resilient vs basic;
 ``.. bench-stall::``     how the never-reading member was measured;
 ``.. bench-table:: fanout`` or ``stalled`` or ``candidates``;
 ``.. bench-plot::``      CPU per delivery and latency against N, a line per room.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +188,19 @@ def summary_text(results: dict) -> str:
     )
 
 
+def gap_text(results: dict) -> str:
+    """The two steps from the reference to the resilient room, at the top N."""
+    n = max(run["members"] for run in results["fanout"])
+    base, chat, room = (cost(results, r, n) for r in (BASE, "chat", "chatroom"))
+    if not (base and chat and room):
+        return f"This run measured {BASE}, chat and chatroom not all at N = {n:,}."
+    return (
+        f"At N = {n:,}, the basic room used {chat / base:.2f}x the CPU per "
+        f"delivery of {BASE}, and the resilient room {room / chat:.2f}x the "
+        f"basic room's."
+    )
+
+
 def stall_text(results: dict) -> str:
     stall = results["settings"]["stall"]
     total = stall["messages"] * stall["size"] / 2**20
@@ -251,22 +266,15 @@ class BenchDirective(SphinxDirective):
         return load(path)
 
 
-class BenchMachine(BenchDirective):
-    def run(self) -> list[nodes.Node]:
-        text = machine_text(self.results())
-        return [nodes.paragraph(text, text)]
+def paragraph(make: Callable[[dict], str]) -> type[BenchDirective]:
+    """A directive that writes one paragraph, made from the results by make."""
 
+    class Paragraph(BenchDirective):
+        def run(self) -> list[nodes.Node]:
+            text = make(self.results())
+            return [nodes.paragraph(text, text)]
 
-class BenchSummary(BenchDirective):
-    def run(self) -> list[nodes.Node]:
-        text = summary_text(self.results())
-        return [nodes.paragraph(text, text)]
-
-
-class BenchStall(BenchDirective):
-    def run(self) -> list[nodes.Node]:
-        text = stall_text(self.results())
-        return [nodes.paragraph(text, text)]
+    return Paragraph
 
 
 class BenchTable(BenchDirective):
@@ -292,9 +300,10 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value(
         "bench_results", str(Path(__file__).with_name("fanout.json")), "env"
     )
-    app.add_directive("bench-machine", BenchMachine)
-    app.add_directive("bench-summary", BenchSummary)
-    app.add_directive("bench-stall", BenchStall)
+    app.add_directive("bench-machine", paragraph(machine_text))
+    app.add_directive("bench-summary", paragraph(summary_text))
+    app.add_directive("bench-gap", paragraph(gap_text))
+    app.add_directive("bench-stall", paragraph(stall_text))
     app.add_directive("bench-table", BenchTable)
     app.add_directive("bench-plot", BenchPlot)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
