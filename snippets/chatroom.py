@@ -88,14 +88,17 @@ class Member:
     async def send_forever(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            while self.outbox:  # Everything queued, in one wake-up.
-                text, size = self.outbox.popleft()
-                await self.ws.send_text(text)
-                self.queued -= size
+            await self.send_queued()  # Everything queued, in one wake-up.
             # A bare future, made anew for each wait, wakes this task with less
             # work than an asyncio.Event: work done per member, per message.
             self.wakeup = loop.create_future()
             await self.wakeup
+
+    async def send_queued(self) -> None:
+        while self.outbox:
+            text, size = self.outbox.popleft()
+            await self.ws.send_text(text)
+            self.queued -= size
 
 
 rooms: dict[str, set[Member]] = {}

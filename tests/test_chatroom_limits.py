@@ -12,6 +12,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import chatroom
+import pytest
 from support import TIMEOUT, Server, commands, handshake, read_frame, send_frame
 from websockets.sync.client import ClientConnection, connect
 
@@ -236,8 +237,11 @@ def flood_stalled(server: Server) -> tuple[int, int, int]:
             sock.close()
 
 
-def test_stalled_members_under_an_emoji_flood_stay_within_the_bound(serve) -> None:
-    server = serve(commands("chatroom.console")[0])
+@pytest.mark.parametrize("shown", ["chatroom.console", "chatroom_eager.console"])
+def test_stalled_members_under_an_emoji_flood_stay_within_the_bound(
+    serve, shown: str
+) -> None:
+    server = serve(commands(shown)[0])
     before, peak, speaking = flood_stalled(server)
     assert server.output.count("with 1008") == STALLED  # And only they.
     members = STALLED + speaking

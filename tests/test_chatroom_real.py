@@ -23,6 +23,8 @@ from websockets.sync.client import ClientConnection, connect
 
 BINARY = 0x2  # The WebSocket opcode of a binary frame.
 BAD_INPUT = b'{"type": "error", "error": "expected JSON"}'
+# The resilient room, and the same room sending at once (How fast is it?).
+ROOMS = ["chatroom.console", "chatroom_eager.console"]
 
 
 def text(ws: ClientConnection) -> str:
@@ -30,8 +32,9 @@ def text(ws: ClientConnection) -> str:
     return json.loads(ws.recv(timeout=TIMEOUT))["text"]
 
 
-def test_a_silent_member_no_longer_stops_the_room(serve) -> None:
-    server = serve(commands("chatroom.console")[0])
+@pytest.mark.parametrize("shown", ROOMS)
+def test_a_silent_member_no_longer_stops_the_room(serve, shown: str) -> None:
+    server = serve(commands(shown)[0])
     silent = raw_websocket(server, "/chat/main", receive_buffer=4096)
     with speakers(server, "main") as people:
         said, heard = converse(people)
@@ -47,8 +50,9 @@ def test_a_silent_member_no_longer_stops_the_room(serve) -> None:
     assert "INFO:chatroom:closing a member of 'main' with 1008\n" in server.output
 
 
-def test_hostile_clients_leave_the_room_serving(serve) -> None:
-    server = serve(commands("chatroom.console")[0])
+@pytest.mark.parametrize("shown", ROOMS)
+def test_hostile_clients_leave_the_room_serving(serve, shown: str) -> None:
+    server = serve(commands(shown)[0])
     url = f"{server.ws_url}/chat/main"
     expected: list[str] = []
     with connect(url, max_queue=None) as ann, connect(url, max_queue=None) as ben:

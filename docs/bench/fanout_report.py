@@ -179,7 +179,7 @@ def summary_text(results: dict) -> str:
     base = cost(results, BASE, n)
     parts = [
         f"{room} {cost(results, room, n):.1f} ms ({cost(results, room, n) / base:.2f}x)"
-        for room in ("chatroom", "chat")
+        for room in ("chatroom", "chatroom_eager", "chat")
         if base and cost(results, room, n)
     ]
     return (
@@ -191,13 +191,14 @@ def summary_text(results: dict) -> str:
 def gap_text(results: dict) -> str:
     """The two steps from the reference to the resilient room, at the top N."""
     n = max(run["members"] for run in results["fanout"])
-    base, chat, room = (cost(results, r, n) for r in (BASE, "chat", "chatroom"))
-    if not (base and chat and room):
-        return f"This run measured {BASE}, chat and chatroom not all at N = {n:,}."
+    rooms = (BASE, "chat", "chatroom", "chatroom_eager")
+    base, chat, room, eager = (cost(results, r, n) for r in rooms)
+    if not (base and chat and room and eager):
+        return f"This run did not measure all of {', '.join(rooms)} at N = {n:,}."
     return (
         f"At N = {n:,}, the basic room used {chat / base:.2f}x the CPU per "
-        f"delivery of {BASE}, and the resilient room {room / chat:.2f}x the "
-        f"basic room's."
+        f"delivery of {BASE}; the resilient room used {room / chat:.2f}x the "
+        f"basic room's, and the room that sends at once {eager / chat:.2f}x."
     )
 
 
