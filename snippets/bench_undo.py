@@ -27,10 +27,7 @@ class EventMember(chatroom.Member):
         while True:
             await self.ready.wait()
             self.ready.clear()
-            while self.outbox:
-                text, size = self.outbox.popleft()
-                await self.ws.send_text(text)
-                self.queued -= size
+            await self.send_queued()
 
 
 def broadcast_encoding_each(room: str, event: dict) -> None:

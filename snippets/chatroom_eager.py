@@ -19,7 +19,7 @@ Send = Coroutine[Any, Any, None]
 
 
 class EagerMember(Member):
-    """A member sent to at once while it keeps up; queued for once it does not."""
+    """A member sent to at once while it keeps up, and queued once it falls behind."""
 
     def __init__(self, ws: WebSocket) -> None:
         super().__init__(ws)
@@ -27,7 +27,8 @@ class EagerMember(Member):
         self.failed: Exception | None = None  # What a started send raised.
 
     def deliver(self, text: str, size: int | None = None) -> None:
-        if self.outbox or self.started or self.failed:  # Behind: queue, in order.
+        wakeup = self.wakeup  # Pending while its task waits, with nothing to send.
+        if wakeup is None or wakeup.done():  # Its task has work: queue behind it.
             super().deliver(text, size)
             return
         send = self.ws.send_text(text)
@@ -41,8 +42,14 @@ class EagerMember(Member):
             size = len(text.encode()) if size is None else size
             self.started = (send, waiting, size)
             self.queued += size
-        if self.wakeup and not self.wakeup.done():
-            self.wakeup.set_result(None)
+        wakeup.set_result(None)  # Its task has work now: what follows queues.
+
+    async def send_forever(self) -> None:
+        try:
+            await super().send_forever()
+        finally:  # Ended before it could finish a started send: end that too.
+            if self.started:
+                self.started[0].close()
 
     async def send_queued(self) -> None:
         if self.failed:

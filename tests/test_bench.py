@@ -20,6 +20,10 @@ import uvicorn
 from starlette.middleware.sessions import SessionMiddleware
 from support import ROOT, TIMEOUT, argv, commands, snippet
 from uvicorn.loops.auto import auto_loop_factory
+from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import (
+    WebSocketsSansIOProtocol,
+)
 from websockets.asyncio.client import connect as aconnect
 from websockets.asyncio.server import serve as ws_serve
 from websockets.sync.client import connect
@@ -76,6 +80,8 @@ def test_uvicorn_picks_uvloop_and_responder_turns_sessions_on() -> None:
         assert type(loop).__module__.startswith("uvloop")
     finally:
         loop.close()
+    assert uvicorn.Config(app=None).ws == "auto"  # And "auto" is websockets-sansio:
+    assert AutoWebSocketsProtocol is WebSocketsSansIOProtocol
 
     def layers(api: responder.API) -> list[type]:
         found, app = [], api.app

@@ -23,14 +23,19 @@ class Peer:
         self.all_sent = asyncio.Event()  # Set once it has sent `expected` texts.
         self.gate = asyncio.Event()
         self.gate.set()
+        self.waits: asyncio.Queue[str] = asyncio.Queue()  # Each send that waits.
         self.ended: list[str] = []  # How each send that waited ended.
 
     async def send_text(self, text: str) -> None:
         if not self.gate.is_set():
+            self.waits.put_nowait(text)
             try:
                 await self.gate.wait()
             except asyncio.CancelledError:
                 self.ended.append(f"{text} cancelled")
+                raise
+            except GeneratorExit:  # Closed, never to be run on.
+                self.ended.append(f"{text} closed")
                 raise
             self.ended.append(f"{text} sent")
         self.sent.append(text)
@@ -181,3 +186,44 @@ def test_a_send_that_waits_more_than_once_is_finished_too() -> None:
 
     run(main())
     assert sent == ["one", "two"]
+
+
+def test_what_comes_while_its_task_is_sending_queues_behind_it() -> None:
+    async def main() -> Peer:
+        peer = Peer(expected=3)
+        member = EagerMember(peer)  # type: ignore[arg-type]
+        sender = asyncio.create_task(member.send_forever())
+        await asyncio.sleep(0)
+        peer.gate.clear()
+        member.deliver("one")  # Waits: handed to its task.
+        member.deliver("two")  # Queued behind it.
+        assert await peer.waits.get() == "one"
+        peer.gate.set()  # "one" goes; "two" then waits in its task's own send:
+        peer.gate.clear()
+        assert await peer.waits.get() == "two"
+        assert (member.started, list(member.outbox)) == (None, [])
+        member.deliver("three")  # So this one must queue, not go first.
+        peer.gate.set()
+        await asyncio.wait_for(peer.all_sent.wait(), 5)
+        sender.cancel()
+        return peer
+
+    peer = run(main())
+    assert peer.sent == ["one", "two", "three"]
+
+
+def test_a_send_its_task_never_took_up_is_closed_when_the_task_ends() -> None:
+    async def main() -> Peer:
+        peer = Peer()
+        member = EagerMember(peer)  # type: ignore[arg-type]
+        sender = asyncio.create_task(member.send_forever())
+        await asyncio.sleep(0)
+        peer.gate.clear()
+        member.deliver("one")  # Waits: handed to its task, which has not run...
+        sender.cancel()  # ...and is cancelled first, as take_part() may do.
+        with pytest.raises(asyncio.CancelledError):
+            await sender
+        assert member.started is not None  # Still held, so not closed by the GC...
+        return list(peer.ended)  # ...but by the task, as it ended.
+
+    assert run(main()) == ["one closed"]
