@@ -213,7 +213,9 @@ def stall_text(results: dict) -> str:
 
 
 def plot_svg(results: dict) -> str:
-    """Two panels against N: server CPU per 1,000 deliveries, and p50 latency."""
+    """Two panels against N, one above the other so that a phone can read them:
+    server CPU per 1,000 deliveries, and p50 latency; a line per room (the
+    candidates, measured at one N only, are in their table)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -221,12 +223,15 @@ def plot_svg(results: dict) -> str:
 
     pyplot.rcParams["svg.fonttype"] = "none"  # Text stays text: small and sharp.
     pyplot.rcParams["svg.hashsalt"] = "fanout"  # Same input, same SVG.
-    figure, (cpu, latency) = pyplot.subplots(1, 2, figsize=(9, 3.6))
-    rooms = dict.fromkeys(r["room"] for r in results["fanout"])
-    for room in rooms:
+    pyplot.rcParams["font.size"] = 11
+    figure, (cpu, latency) = pyplot.subplots(2, 1, figsize=(5.5, 7.5), sharex=True)
+    rooms = dict.fromkeys(
+        r["room"] for r in results["fanout"] if r["room"] not in results["candidates"]
+    )
+    for room, marker in zip(rooms, "osD^v<>", strict=False):
         runs = [r for r in results["fanout"] if r["room"] == room]
         sizes = [r["members"] for r in runs]
-        style = "o--" if room in results["candidates"] else "o-"
+        style = f"{marker}-"
         cpu.plot(sizes, [r["server_cpu_ms_per_1000"] for r in runs], style, label=room)
         latency.plot(sizes, [r["latency_ms"]["p50"] for r in runs], style)
     for axes, title in (
@@ -234,12 +239,12 @@ def plot_svg(results: dict) -> str:
         (latency, "fan-out latency p50 (ms)"),
     ):
         axes.set_xscale("log")
-        axes.set_xlabel("members (N)")
-        axes.set_title(title, fontsize=10)
+        axes.set_title(title)
         axes.grid(alpha=0.3)
+    latency.set_xlabel("members (N)")
     latency.set_yscale("log")
-    figure.legend(loc="lower center", ncol=3, fontsize=8, frameon=False)
-    figure.tight_layout(rect=(0, 0.2, 1, 1))
+    figure.legend(loc="lower center", ncol=2, frameon=False)
+    figure.tight_layout(rect=(0, 0.12, 1, 1))
     out = io.StringIO()
     figure.savefig(out, format="svg", metadata={"Date": None})
     pyplot.close(figure)
@@ -253,7 +258,7 @@ def plot_svg(results: dict) -> str:
 
 
 def list_table(rows: list[list[str]]) -> str:
-    lines = [".. list-table::", "   :header-rows: 1", ""]
+    lines = [".. list-table::", "   :header-rows: 1", "   :class: bench-table", ""]
     for row in rows:
         lines.append("   * - " + row[0])
         lines += [f"     - {cell}" for cell in row[1:]]
