@@ -164,10 +164,12 @@ async def members(url: str, count: int, expected: int, wait: float) -> None:
 # -- One measurement --------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process, from /proc/<pid>/stat."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """A process's CPU time so far, from /proc/<pid>/stat: in its own code
+    (user) and in the kernel on its behalf (system), in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -323,13 +325,15 @@ async def measure(
                 results.append(json.loads(line))
             with contextlib.suppress(TimeoutError):  # What it missed is missing.
                 await asyncio.wait_for(hearing, TIMEOUT)
-            used = cpu_seconds(server.process.pid) - before
+            after = cpu_seconds(server.process.pid)
+            user, kernel = (a - b for a, b in zip(after, before, strict=True))
         delivered = heard.delivered + sum(r["delivered"] for r in results)
         worst = heard.worst
         for result in results:
             for seq, delay in result["worst"]:
                 worst[seq] = max(worst.get(seq, 0.0), delay)
         latencies = [worst[seq] * 1000 for seq in sorted(worst)] or [math.nan]
+        per = max(delivered, 1)
         run = {
             "room": room.name,
             "members": n,
@@ -344,8 +348,9 @@ async def measure(
                 "p99": round(percentile(latencies, 0.99), 2),
                 "max": round(max(latencies), 2),
             },
-            "server_cpu_s": round(used, 3),
-            "server_cpu_ms_per_1000": round(1e6 * used / max(delivered, 1), 2),
+            "server_cpu_s": round(user + kernel, 3),
+            "server_cpu_ms_per_1000": round(1e6 * (user + kernel) / per, 2),
+            "server_kernel_ms_per_1000": round(1e6 * kernel / per, 2),
             "server_peak_rss_mb": round(peak_rss_mb(server.process.pid), 1),
             "client_processes": len(clients),
             "client_cpu_s": round(sum(r["cpu"] for r in results), 2),

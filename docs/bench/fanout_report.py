@@ -195,11 +195,23 @@ def gap_text(results: dict) -> str:
     base, chat, room, eager = (cost(results, r, n) for r in rooms)
     if not (base and chat and room and eager):
         return f"This run did not measure all of {', '.join(rooms)} at N = {n:,}."
-    return (
+    text = (
         f"At N = {n:,}, the basic room used {chat / base:.2f}x the CPU per "
         f"delivery of {BASE}; the resilient room used {room / chat:.2f}x the "
         f"basic room's, and the room that sends at once {eager / chat:.2f}x."
     )
+    kernel = [
+        run.get("server_kernel_ms_per_1000")
+        for run in results["fanout"]
+        if run["members"] == n and run["room"] in rooms
+    ]
+    if None not in kernel:  # Measured by a bench_fanout.py that splits it.
+        text += (
+            f" Of each room's CPU time per 1,000 deliveries, {min(kernel):.1f} to "
+            f"{max(kernel):.1f} ms were spent in the kernel on the server's "
+            f"behalf, and the rest in the server's own code."
+        )
+    return text
 
 
 def stall_text(results: dict) -> str:
