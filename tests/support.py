@@ -74,6 +74,11 @@ def exclusive(lock: Path) -> Iterator[None]:
         yield
 
 
+def without_coverage() -> dict[str, str]:
+    """This environment, minus what makes coverage measure a Python subprocess."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
+
+
 def snippet(name: str) -> str:
     """The text of a file in snippets/, exactly as the page shows it."""
     if current["test"]:

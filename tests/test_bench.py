@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import pytest
 import reference_room
 import responder
 from starlette.middleware.sessions import SessionMiddleware
-from support import ROOT, TIMEOUT, argv, commands, snippet
+from support import ROOT, TIMEOUT, argv, commands, snippet, without_coverage
 from uvicorn.loops.auto import auto_loop_factory
 from websockets.asyncio.client import connect as aconnect
 from websockets.asyncio.server import serve as ws_serve
@@ -206,11 +205,6 @@ def test_a_room_that_refuses_members_fails_the_run_clearly() -> None:
 def snippet_path(name: str) -> str:
     snippet(name)  # Records that this test used it.
     return str(ROOT / "snippets" / name)
-
-
-def without_coverage() -> dict[str, str]:
-    """This environment, minus what makes coverage measure a Python subprocess."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
 
 
 @pytest.mark.parametrize(

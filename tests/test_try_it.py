@@ -38,6 +38,7 @@ from support import (
     run,
     say,
     snippet,
+    without_coverage,
 )
 from terminal import converse
 from websockets.sync.client import connect
@@ -138,6 +139,7 @@ def site(shared: Path) -> Path:
             capture_output=True,
             text=True,
             timeout=INSTALL_TIMEOUT,
+            env=without_coverage(),  # Sphinx runs no snippet: measuring costs seconds.
         )
         if result.returncode != 0:
             shutil.rmtree(out, ignore_errors=True)  # The next worker tries again.
