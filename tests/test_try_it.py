@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import threading
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,10 +109,14 @@ def test_screenshot_of_two_windows_chatting(serve, browser) -> None:
 
 
 @pytest.fixture(scope="session")
-def shared(tmp_path_factory, worker_id: str) -> Path:
+def shared(tmp_path_factory) -> Path:
     """A folder that every xdist worker of this run shares: pytest's own."""
     base = tmp_path_factory.getbasetemp()
-    return base if worker_id == "master" else base.parent
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+# The run, the same in every xdist worker of it.
+RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
 
 
 @pytest.fixture(scope="session")
@@ -170,7 +176,7 @@ def environment_key(typed: list[str]) -> str:
 
 
 @pytest.fixture(scope="session")
-def site_reader(site, testrun_uid: str) -> Reader:
+def site_reader(site) -> Reader:
     """A reader's folder, made with the site's archive and the page's commands.
 
     Once per run (for every worker), the folder is emptied and the archive
@@ -188,7 +194,7 @@ def site_reader(site, testrun_uid: str) -> Reader:
     folder.mkdir(exist_ok=True)
     with exclusive(folder.with_suffix(".lock")):
         made, ran = folder / ".venv/made", folder / ".venv/run"
-        if ran.exists() and ran.read_text() == testrun_uid:
+        if ran.exists() and ran.read_text() == RUN:
             return reader  # Another worker of this run unpacked it.
         kept = made.exists() and made.read_text() == key
         for entry in folder.iterdir():
@@ -209,7 +215,7 @@ def site_reader(site, testrun_uid: str) -> Reader:
         )
         assert result.returncode == 0, result.stdout + result.stderr
         made.write_text(key)
-        ran.write_text(testrun_uid)
+        ran.write_text(RUN)
     return reader
 
 
