@@ -11,8 +11,10 @@ HOST ?= 127.0.0.1
 # -M must come first; the configuration is the root's conf.py.
 sphinx = $(BIN)/sphinx-build -M $(1) docs/source build -c . $(SPHINXOPTS)
 
-# pytest-xdist workers for `make doctest`: one per core; 0 runs in one process.
-PYTEST_WORKERS ?= auto
+# pytest-xdist workers for `make doctest`: two per core, since most tests
+# spend much of their time waiting (on servers, timeouts, the browser) and
+# a second worker uses the core meanwhile; 0 runs in one process.
+PYTEST_WORKERS ?= $(shell echo $$(( $$(getconf _NPROCESSORS_ONLN) * 2 )))
 
 .PHONY: html doctest livehtml lint clean mutate measure bench bench-redis bench-resume
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sys
+from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +38,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """After a passing run under coverage, say which tests verified each file."""
+    cache = getattr(session.config, "cache", None)
+    if cache and took and not hasattr(session.config, "workeroutput"):
+        cache.set(DURATIONS, {**cache.get(DURATIONS, {}), **took})  # For next time.
     cov = coverage.Coverage.current()
     if cov is None:  # Only `make doctest` measures, and so only it may tell.
         return
@@ -68,6 +74,46 @@ def pytest_testnodedown(node, error) -> None:
         used[name].update(tests)
 
 
+DURATIONS = "tutorial/durations"  # What each test took last time, in seconds.
+took: defaultdict[str, float] = defaultdict(float)  # And this time.
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    took[report.nodeid] += report.duration  # Setup, call and teardown.
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    """Start the longest tests first, spread over the xdist workers.
+
+    --dist worksteal first hands each worker an equal, contiguous slice of
+    the tests, and later moves tests from the end of a busy worker's queue
+    to an idle one. So the slices are made to take equally long by last
+    run's durations, each with its longest tests first: a test that mostly
+    waits (on a timeout, a build) then waits while the short ones run.
+    The order changes nothing else; without durations it stays as collected.
+    """
+    cache = getattr(config, "cache", None)
+    last = cache.get(DURATIONS, {}) if cache else {}
+    if not last:
+        return
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    sizes, left = [], len(items)
+    for worker in range(workers):  # As worksteal cuts the slices.
+        sizes.append(left // (workers - worker))
+        left -= sizes[-1]
+    typical = sorted(last.values())[len(last) // 2]  # For a test new since.
+    seconds = {item.nodeid: last.get(item.nodeid, typical) for item in items}
+    slices: list[list] = [[] for _ in sizes]
+    loads = [0.0] * workers
+    for item in sorted(items, key=lambda item: -seconds[item.nodeid]):
+        room = [w for w in range(workers) if len(slices[w]) < sizes[w]]
+        emptiest = min(room, key=lambda w: loads[w])
+        slices[emptiest].append(item)
+        loads[emptiest] += seconds[item.nodeid]
+    items[:] = [item for part in slices for item in part]
+
+
 @pytest.fixture
 def serve() -> Iterator:
     """Start snippet servers by their console command; all stop after the test."""
@@ -95,6 +141,23 @@ def serve() -> Iterator:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_running_loop(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Between its calls, Playwright's sync API leaves its event loop marked
+    as running on this thread, so asyncio.run() refuses in every later test
+    of the worker that started the browser; in tests without the browser,
+    no loop runs, whatever ran before them."""
+    loop = asyncio._get_running_loop()
+    if loop is None or "browser" in request.fixturenames:
+        yield
+        return
+    asyncio._set_running_loop(None)
+    try:
+        yield
+    finally:
+        asyncio._set_running_loop(loop)
 
 
 @pytest.fixture(scope="session")

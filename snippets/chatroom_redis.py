@@ -159,10 +159,11 @@ class Relay:
         loop = asyncio.get_running_loop()
         self.last_heard = loop.time()
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for drops a
+            # cancellation (Ctrl+C) that lands as the publish returns.
             with contextlib.suppress(RedisError, TimeoutError):
-                await asyncio.wait_for(
-                    self.redis.publish(self.heartbeat_channel, ""), HEARTBEAT
-                )
+                async with asyncio.timeout(HEARTBEAT):
+                    await self.redis.publish(self.heartbeat_channel, "")
             if self.healthy and loop.time() - self.last_heard > SILENCE:
                 self.healthy = False
                 log.warning("Redis has not answered for %.0f s", SILENCE)

@@ -5,6 +5,7 @@ test used which snippet is one record."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -17,7 +18,8 @@ import subprocess
 import sys
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -61,6 +63,20 @@ def write_results(
     }
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(results, indent=1), encoding="utf-8")
+
+
+@contextmanager
+def exclusive(lock: Path) -> Iterator[None]:
+    """Hold a lock on the file lock while the block runs: of the xdist workers
+    that need one thing built, one builds it while the others wait."""
+    with lock.open("a") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)  # Released when the file closes.
+        yield
+
+
+def without_coverage() -> dict[str, str]:
+    """This environment, minus what makes coverage measure a Python subprocess."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
 
 
 def snippet(name: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import socket
 import subprocess
@@ -18,7 +17,7 @@ import reference_room
 import responder
 import uvicorn
 from starlette.middleware.sessions import SessionMiddleware
-from support import ROOT, TIMEOUT, argv, commands, snippet
+from support import ROOT, TIMEOUT, argv, commands, snippet, without_coverage
 from uvicorn.loops.auto import auto_loop_factory
 from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import (
@@ -219,11 +218,6 @@ def test_a_room_that_refuses_members_fails_the_run_clearly() -> None:
 def snippet_path(name: str) -> str:
     snippet(name)  # Records that this test used it.
     return str(ROOT / "snippets" / name)
-
-
-def without_coverage() -> dict[str, str]:
-    """This environment, minus what makes coverage measure a Python subprocess."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
 
 
 @pytest.mark.parametrize(

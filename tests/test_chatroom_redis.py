@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import shlex
 import signal
 import threading
 import time
 from contextlib import ExitStack
+from types import SimpleNamespace
 
 import chatroom_redis
 import pytest
@@ -25,6 +28,7 @@ from support import (
     raw_websocket,
     say,
 )
+from test_chatroom import run
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
@@ -365,3 +369,26 @@ def test_the_rules_of_chatroom_py_apply_here_too(serve, redis) -> None:
     assert refused.value.response.status_code == 403
     with ExitStack() as stack:  # The room still serves a name that fits.
         join(stack, server, "ok-room")
+
+
+def test_a_stop_during_a_heartbeat_publish_stops_the_heartbeat() -> None:
+    """Ctrl+C cancels the heartbeat task (Relay.close), also when it lands just
+    as a publish returns; on Python 3.11, asyncio.wait_for returned the result
+    then and dropped the cancellation, and the process never exited."""
+
+    async def scenario() -> bool:
+        relay = chatroom_redis.Relay("redis://127.0.0.1:1/0")  # Never connects.
+        heartbeat: asyncio.Task | None = None
+
+        async def publish(channel: str, message: str) -> int:
+            assert heartbeat is not None
+            heartbeat.cancel()  # The stop arrives as the publish returns.
+            return 1
+
+        relay.redis = SimpleNamespace(publish=publish)
+        heartbeat = asyncio.create_task(relay.heartbeat())
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(asyncio.shield(heartbeat), TIMEOUT)
+        return heartbeat.cancelled()
+
+    assert run(scenario())

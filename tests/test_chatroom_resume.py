@@ -41,8 +41,10 @@ def app(serve, redis: RedisServer, line: int = 1) -> Server:
 
 
 def enter(stack: ExitStack, server: Server) -> ClientConnection:
-    """A member of room main, in once a ping is answered."""
-    ws = stack.enter_context(connect(f"{server.ws_url}/chat/main"))
+    """A member of room main, in once a ping is answered. It takes in every
+    message, read or not: websockets stops reading the socket after 16 unread
+    (max_queue), and then a close waits close_timeout (10 s) for the answer."""
+    ws = stack.enter_context(connect(f"{server.ws_url}/chat/main", max_queue=None))
     ws.send(PING)
     until(ws, {"type": "pong"})
     return ws

@@ -2,9 +2,11 @@
 
 Once from this repository, and once as a reader with only the website does:
 the site is built, the archive that "Before you start" links to is unpacked
-into an empty folder, the page's own commands make a fresh virtual environment
+into an empty folder, the page's own commands make a virtual environment
 there and install the requirements file from it, and every server and client
 of every "Try it" runs from that folder, with that environment's Python.
+(The environment is kept between runs until what it is made from changes;
+see site_reader.)
 The screenshot a page shows is taken here too, and every picture of the built
 site must render.
 """
@@ -12,19 +14,34 @@ site must render.
 from __future__ import annotations
 
 import base64
+import hashlib
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, expect
 from snippet_contract import snippet_files
-from support import ROOT, SNIPPETS, TIMEOUT, argv, commands, run, say, snippet
+from support import (
+    ROOT,
+    SNIPPETS,
+    TIMEOUT,
+    argv,
+    commands,
+    exclusive,
+    run,
+    say,
+    snippet,
+    without_coverage,
+)
 from terminal import converse
 from websockets.sync.client import connect
 
@@ -92,29 +109,47 @@ def test_screenshot_of_two_windows_chatting(serve, browser) -> None:
 
 
 @pytest.fixture(scope="session")
-def site(tmp_path_factory) -> Path:
-    """The site, built as `make html` builds it, into a folder of its own."""
-    out = tmp_path_factory.mktemp("site")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sphinx",
-            "-b",
-            "html",
-            "-c",
-            ROOT,
-            "-W",
-            "-n",
-            "-q",
-            ROOT / "docs/source",
-            out,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=INSTALL_TIMEOUT,
-    )
-    assert result.returncode == 0, result.stderr
+def shared(tmp_path_factory) -> Path:
+    """A folder that every xdist worker of this run shares: pytest's own."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+# The run, the same in every xdist worker of it.
+RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
+
+
+@pytest.fixture(scope="session")
+def site(shared: Path) -> Path:
+    """The site, built as `make html` builds it, into a folder of its own:
+    once per run, by the first worker that needs it, for them all."""
+    out = shared / "site"
+    with exclusive(shared / "site.lock"):
+        if (out / "index.html").exists():
+            return out
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "sphinx",
+                "-b",
+                "html",
+                "-c",
+                ROOT,
+                "-W",
+                "-n",
+                "-q",
+                ROOT / "docs/source",
+                out,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=INSTALL_TIMEOUT,
+            env=without_coverage(),  # Sphinx runs no snippet: measuring costs seconds.
+        )
+        if result.returncode != 0:
+            shutil.rmtree(out, ignore_errors=True)  # The next worker tries again.
+        assert result.returncode == 0, result.stderr
     return out
 
 
@@ -131,21 +166,57 @@ def download_snippets(site: Path, folder: Path) -> None:
     shutil.copyfile(archive, folder / "snippets.zip")
 
 
+def environment_key(typed: list[str]) -> str:
+    """What a reader's virtual environment depends on: the commands that make
+    it, the requirements they install, and the Python they run."""
+    python3 = Path(shutil.which("python3") or "python3").resolve()
+    parts = [*typed, (SNIPPETS / "requirements.txt").read_text(), str(python3)]
+    parts.append(str(python3.stat().st_mtime_ns))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 @pytest.fixture(scope="session")
-def site_reader(site, tmp_path_factory) -> Reader:
-    """A reader's folder, made with the site's archive and the page's commands."""
-    folder = tmp_path_factory.mktemp("reader")
-    download_snippets(site, folder)
-    typed = commands("download.console") + commands("venv.console")
-    result = subprocess.run(
-        ["bash", "-e", "-c", "\n".join(typed)],  # One shell, as a reader types.
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=INSTALL_TIMEOUT,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return Reader(folder, str(folder / ".venv/bin/python"))
+def site_reader(site) -> Reader:
+    """A reader's folder, made with the site's archive and the page's commands.
+
+    Once per run (for every worker), the folder is emptied and the archive
+    unpacked into it with the page's commands. The virtual environment in it
+    is made and filled by the page's commands the first time, and again
+    whenever those commands, the requirements file or Python change; runs in
+    between keep it, since making it again would make the same one. The
+    folder lies outside this checkout, as a reader's would: no pytest
+    configuration of ours above it. One per checkout."""
+    download, venv = commands("download.console"), commands("venv.console")
+    key = environment_key(download + venv)
+    checkout = hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
+    folder = Path(tempfile.gettempdir()) / f"tutorial-reader-{checkout}"
+    reader = Reader(folder, str(folder / ".venv/bin/python"))
+    folder.mkdir(exist_ok=True)
+    with exclusive(folder.with_suffix(".lock")):
+        made, ran = folder / ".venv/made", folder / ".venv/run"
+        if ran.exists() and ran.read_text() == RUN:
+            return reader  # Another worker of this run unpacked it.
+        kept = made.exists() and made.read_text() == key
+        for entry in folder.iterdir():
+            if entry.name == ".venv" and kept:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        download_snippets(site, folder)
+        typed = download if kept else download + venv
+        result = subprocess.run(
+            ["bash", "-e", "-c", "\n".join(typed)],  # One shell, as a reader types.
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=INSTALL_TIMEOUT,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        made.write_text(key)
+        ran.write_text(RUN)
+    return reader
 
 
 @pytest.fixture(scope="session", params=["repository", "site"])
