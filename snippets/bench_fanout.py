@@ -81,6 +81,11 @@ ROOMS = [
     ),
 ]
 CANDIDATES = [
+    Room(  # Nothing changed: the gap between it and chatroom is the run's noise.
+        "chatroom again",
+        "chatroom.py measured a second time, unchanged",
+        [__file__, "serve", "chatroom"],
+    ),
     variant("chatroom.py, uvicorn --ws websockets", "--ws=websockets"),
     variant("chatroom.py, uvicorn --ws wsproto", "--ws=wsproto"),
     variant("chatroom.py, asyncio loop and h11", "--loop=asyncio", "--http=h11"),

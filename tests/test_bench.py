@@ -172,6 +172,7 @@ def test_tiny_benchmark_renders_the_page(tmp_path: Path) -> None:
     base = results["fanout"][0]["server_cpu_ms_per_1000"]  # reference uvloop
     assert f"reference uvloop used {base:.1f} ms of server CPU" in html
     assert fanout_report.gap_text(results) in html
+    assert fanout_report.noise_text(results) in html
     for run in results["fanout"]:
         assert f"{run['server_cpu_ms_per_1000']:.1f}" in html
         assert 0 <= run["server_kernel_ms_per_1000"] <= run["server_cpu_ms_per_1000"]
@@ -184,7 +185,7 @@ def build_page(tmp_path: Path, results: Path) -> str:
     source = tmp_path / "source"
     source.mkdir()
     directives = re.findall(r"^\.\. bench-.*$", PAGE.read_text(), re.M)
-    assert len(directives) == 8, directives
+    assert len(directives) == 9, directives
     (source / "index.rst").write_text("Bench\n=====\n\n" + "\n\n".join(directives))
     (source / "conf.py").write_text(
         f"import sys\nsys.path.insert(0, {str(ROOT / 'docs' / 'bench')!r})\n"
@@ -300,4 +301,20 @@ def test_the_gap_is_told_from_the_top_n_only() -> None:
     assert fanout_report.gap_text(results) == ratios + (
         " Of each room's CPU time per 1,000 deliveries, 6.0 to 6.3 ms were spent "
         "in the kernel on the server's behalf, and the rest in the server's own code."
+    )
+
+
+def test_the_noise_is_told_from_the_same_room_measured_twice() -> None:
+    def run(room: str, members: int, cost: float) -> dict:
+        return {"room": room, "members": members, "server_cpu_ms_per_1000": cost}
+
+    results = {"fanout": [run("chatroom", 10, 50.0), run("chatroom", 1000, 20.0)]}
+    assert fanout_report.noise_text(results) == (
+        "This run did not measure chatroom twice at N = 1,000."
+    )
+    results["fanout"].append(run("chatroom again", 1000, 19.0))
+    assert fanout_report.noise_text(results) == (
+        "At N = 1,000, chatroom measured twice, unchanged, cost 20.0 and 19.0 ms "
+        "per 1,000 deliveries, 5% apart: a candidate that differs from chatroom "
+        "by less is within the noise of this run."
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 from types import SimpleNamespace
 
 import bench_undo
@@ -10,6 +12,7 @@ import chatroom
 import pytest
 from starlette.testclient import TestClient
 from support import TIMEOUT
+from test_chatroom import run
 from websockets.sync.client import connect
 
 SAID = ["hi", "😀", "third"]
@@ -59,3 +62,44 @@ def test_the_benchmark_serves_the_room_with_a_saving_undone(serve, undo) -> None
             ann.send(json.dumps({"text": text}))
         for member in (ann, bob):
             assert [json.loads(member.recv(timeout=TIMEOUT)) for _ in SAID] == HEARD
+
+
+def asyncio_python_calls_per_wake_up(member_class: type[chatroom.Member]) -> float:
+    """Calls into asyncio's Python code (its lock classes, not its C futures)
+    each time a message wakes a waiting sender and it sends."""
+    wakes = 100
+
+    async def main() -> float:
+        async def send_text(text: str) -> None:
+            pass
+
+        member = member_class(SimpleNamespace(send_text=send_text))  # type: ignore[arg-type]
+        sender = asyncio.create_task(member.send_forever())
+        await asyncio.sleep(0)  # Its first step: nothing queued, it waits.
+        calls = 0
+
+        def count(frame, event: str, arg: object) -> None:
+            nonlocal calls
+            if event == "call" and frame.f_code.co_filename.endswith(LOCKS):
+                calls += 1
+
+        sys.setprofile(count)
+        try:
+            for _ in range(wakes):
+                member.deliver("x", 1)
+                await asyncio.sleep(0)  # The sender's step: it sends, then waits.
+        finally:
+            sys.setprofile(None)
+        assert not member.outbox
+        sender.cancel()
+        return calls / wakes
+
+    return run(main())
+
+
+LOCKS = ("asyncio/locks.py", "asyncio/mixins.py")  # Event, and its loop lookup.
+
+
+def test_a_bare_future_runs_none_of_asyncios_python_where_an_event_does() -> None:
+    assert asyncio_python_calls_per_wake_up(chatroom.Member) == 0
+    assert asyncio_python_calls_per_wake_up(bench_undo.EventMember) >= 3

@@ -7,6 +7,7 @@ typed by hand:
 ``.. bench-machine::``   what produced the figures (cores, CPU, versions);
 ``.. bench-summary::``   the headline: CPU per delivery at the largest N;
 ``.. bench-gap::``       basic room vs the reference, resilient vs basic;
+``.. bench-noise::``     the same room measured twice: what one run differs by;
 ``.. bench-stall::``     how the never-reading member was measured;
 ``.. bench-table:: fanout`` or ``stalled`` or ``candidates``;
 ``.. bench-plot::``      CPU per delivery and latency against N, a line per room.
@@ -214,6 +215,20 @@ def gap_text(results: dict) -> str:
     return text
 
 
+def noise_text(results: dict) -> str:
+    """How far apart two measurements of the same room came out, at the top N."""
+    n = max(run["members"] for run in results["fanout"])
+    first, again = cost(results, "chatroom", n), cost(results, "chatroom again", n)
+    if not (first and again):
+        return f"This run did not measure chatroom twice at N = {n:,}."
+    return (
+        f"At N = {n:,}, chatroom measured twice, unchanged, cost {first:.1f} and "
+        f"{again:.1f} ms per 1,000 deliveries, {abs(again - first) / first:.0%} "
+        f"apart: a candidate that differs from chatroom by less is within the "
+        f"noise of this run."
+    )
+
+
 def stall_text(results: dict) -> str:
     stall = results["settings"]["stall"]
     total = stall["messages"] * stall["size"] / 2**20
@@ -321,6 +336,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("bench-machine", paragraph(machine_text))
     app.add_directive("bench-summary", paragraph(summary_text))
     app.add_directive("bench-gap", paragraph(gap_text))
+    app.add_directive("bench-noise", paragraph(noise_text))
     app.add_directive("bench-stall", paragraph(stall_text))
     app.add_directive("bench-table", BenchTable)
     app.add_directive("bench-plot", BenchPlot)
