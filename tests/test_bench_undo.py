@@ -91,6 +91,8 @@ def asyncio_python_calls_per_wake_up(member_class: type[chatroom.Member]) -> flo
         finally:
             sys.setprofile(None)
         assert not member.outbox
+        if member_class is chatroom.Member:  # Its future is asyncio's C one.
+            assert type(member.wakeup).__module__ == "_asyncio"
         sender.cancel()
         return calls / wakes
 
