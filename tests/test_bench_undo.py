@@ -104,4 +104,4 @@ LOCKS = ("asyncio/locks.py", "asyncio/mixins.py")  # Event, and its loop lookup.
 
 def test_a_bare_future_runs_none_of_asyncios_python_where_an_event_does() -> None:
     assert asyncio_python_calls_per_wake_up(chatroom.Member) == 0
-    assert asyncio_python_calls_per_wake_up(bench_undo.EventMember) >= 3
+    assert asyncio_python_calls_per_wake_up(bench_undo.EventMember) == 5
