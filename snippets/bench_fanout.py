@@ -86,11 +86,6 @@ CANDIDATES = [
     variant("chatroom.py, asyncio loop and h11", "--loop=asyncio", "--http=h11"),
     variant("chatroom.py, senders woken by an asyncio.Event", "--undo=event"),
     variant("chatroom.py, each member's copy encoded anew", "--undo=encode-each"),
-    Room(  # Unchanged, after the others: how far apart two runs of one room come.
-        "chatroom again",
-        "chatroom.py measured a second time, unchanged",
-        [__file__, "serve", "chatroom"],
-    ),
 ]
 
 
@@ -410,6 +405,7 @@ async def benchmark(options: argparse.Namespace) -> dict:
         "rate": options.rate,
         "deliveries_per_second": options.deliveries,
         "members_per_client_process": PER_PROCESS,
+        "rounds": options.rounds,
         "stall": {
             "members": options.stall_members,
             "messages": options.stall_messages,
@@ -417,12 +413,17 @@ async def benchmark(options: argparse.Namespace) -> dict:
             "rate": options.stall_rate,
         },
     }
-    plan = [  # Candidates only where asked: they cost as much as a room.
-        (n, room)
-        for n in options.sizes
-        for room in chosen
-        if room in ROOMS or n in options.candidates_at
-    ]
+    rooms = [room for room in chosen if room in ROOMS]
+    candidates = [room for room in chosen if room not in ROOMS]
+    plan = []
+    for n in options.sizes:
+        # At the largest N, the rooms again and again, in turn, one way then
+        # the other: the machine's drift over a run shows in every room alike.
+        repeats = options.rounds if n == max(options.sizes) else 1
+        for turn in range(repeats):
+            plan += [(n, room) for room in (rooms if turn % 2 == 0 else rooms[::-1])]
+            if turn == 0 and n in options.candidates_at:  # Only where asked:
+                plan += [(n, room) for room in candidates]  # each costs a room.
     for n, room in plan:
         rate = min(options.rate, options.deliveries / n)
         run = await measure(room, n, options.messages, rate, options.size)
@@ -481,6 +482,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rooms", type=names, default=every, help=", ".join(every))
     parser.add_argument("--candidates-at", type=numbers, default=[1000])
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="measurements of each room at top N"
+    )
     parser.add_argument(
         "--stall-rooms",
         type=names,

@@ -146,6 +146,7 @@ def test_tiny_benchmark_renders_the_page(tmp_path: Path) -> None:
                 "--messages=5",
                 "--rate=200",
                 "--candidates-at=2",
+                "--rounds=2",
                 f"--rooms={','.join(TINY)}",
                 "--stall-members=2",
                 "--stall-rate=1000",
@@ -156,7 +157,8 @@ def test_tiny_benchmark_renders_the_page(tmp_path: Path) -> None:
         == 0
     )
     results = json.loads(out.read_text())
-    assert [r["room"] for r in results["fanout"]] == TINY
+    rooms, candidates = TINY[:-1], TINY[-1:]  # In turn, then the other way round:
+    assert [r["room"] for r in results["fanout"]] == rooms + candidates + rooms[::-1]
     assert all(r["delivered"] == r["expected"] for r in results["fanout"])
     kept, *cut = results["stalled"]  # The defaults: the reference, then the rooms.
     assert [r["room"] for r in cut] == ["chatroom", "chatroom_eager"]
@@ -168,11 +170,13 @@ def test_tiny_benchmark_renders_the_page(tmp_path: Path) -> None:
     assert {r["delivered"] for r in results["stalled"]} == {2 * 1200}
 
     html = build_page(tmp_path, out)
+    assert "each room was measured 2 times, in turn" in html
     assert f"{results['machine']['cores']} cores" in html
-    base = results["fanout"][0]["server_cpu_ms_per_1000"]  # reference uvloop
+    merged = fanout_report.merge(results)
+    base = fanout_report.cost(merged, "reference uvloop", 2)
     assert f"reference uvloop used {base:.1f} ms of server CPU" in html
-    assert fanout_report.gap_text(results) in html
-    assert fanout_report.noise_text(results) in html
+    assert fanout_report.gap_text(merged) in html
+    assert fanout_report.noise_text(merged) in html
     for run in results["fanout"]:
         assert f"{run['server_cpu_ms_per_1000']:.1f}" in html
         assert 0 <= run["server_kernel_ms_per_1000"] <= run["server_cpu_ms_per_1000"]
@@ -306,29 +310,51 @@ def test_the_gap_is_told_from_the_top_n_only() -> None:
     )
 
 
-def test_the_noise_is_told_from_the_same_room_measured_twice() -> None:
-    def run(room: str, members: int, cost: float) -> dict:
-        return {"room": room, "members": members, "server_cpu_ms_per_1000": cost}
+def test_rounds_merge_into_their_middle_run_with_the_range() -> None:
+    def run(cost: float, ok: bool = True, members: int = 1000) -> dict:
+        return {
+            "room": "chatroom",
+            "members": members,
+            "server_cpu_ms_per_1000": cost,
+            "ok": ok,
+        }
 
-    results: dict = {
-        "candidates": ["a", "b", "chatroom again"],
-        "fanout": [run("chatroom", 10, 50.0), run("chatroom", 1000, 20.0)],
-    }
+    results = {"fanout": [run(50.0, members=10), run(19.0), run(17.0), run(18.0)]}
+    once, middle = fanout_report.merge(results)["fanout"]
+    assert once == run(50.0, members=10)  # Measured once: as it was.
+    assert middle == {**run(18.0), "rounds": [17.0, 18.0, 19.0]}
+    assert fanout_report.cpu(middle) == "18.0 (17.0 to 19.0)"
+    results["fanout"][2]["ok"] = False  # One round short: the room failed.
+    assert fanout_report.merge(results)["fanout"][1]["ok"] is False
+
+
+def test_the_noise_is_told_from_the_rounds_of_chatroom() -> None:
+    def run(room: str, cost: float, rounds: list[float] | None = None) -> dict:
+        measured = {"room": room, "members": 1000, "server_cpu_ms_per_1000": cost}
+        return {**measured, "rounds": rounds} if rounds else measured
+
+    results: dict = {"candidates": ["a", "b"], "fanout": [run("chatroom", 20.0)]}
     assert fanout_report.noise_text(results) == (
-        "This run did not measure chatroom twice at N = 1,000."
+        "This run did not measure chatroom more than once at N = 1,000."
     )
-    results["fanout"] += [
-        run("a", 1000, 19.5),  # Below one of chatroom's runs, not both.
-        run("b", 1000, 18.9),
-        run("chatroom again", 1000, 19.0),
+    results["fanout"] = [run("chatroom", 0.0, [0.0, 0.0, 5.0])]  # Ticks too few.
+    assert fanout_report.noise_text(results) == (
+        "At N = 1,000, chatroom used too little CPU to tell the noise."
+    )
+    results["fanout"] = [
+        run("chatroom", 19.0, [18.0, 19.0, 20.0]),
+        run("a", 18.5),  # Below chatroom's middle round, not below its lowest.
+        run("b", 17.9),
     ]
     told = (
-        "At N = 1,000, chatroom cost 20.0 ms per 1,000 deliveries before the "
-        "candidates ran and 19.0 ms after them, unchanged: 5% apart, so the noise "
-        "in this run is at least that. "
+        "At N = 1,000, chatroom was measured 3 times, unchanged, in turn with the "
+        "other rooms and before and after the candidates: 18.0 to 20.0 ms per "
+        "1,000 deliveries, 11% apart, so the noise in this run is at least that. "
     )
-    assert fanout_report.noise_text(results) == told + "Cheaper than both: b."
-    results["fanout"][-2]["server_cpu_ms_per_1000"] = 19.0
-    assert fanout_report.noise_text(results) == (
-        told + "No candidate cost less than both."
+    assert fanout_report.noise_text(results) == told + (
+        "Cheaper than every one of them: b."
+    )
+    results["fanout"][-1]["server_cpu_ms_per_1000"] = 18.0
+    assert fanout_report.noise_text(results) == told + (
+        "No candidate cost less than every one of them."
     )
