@@ -63,7 +63,7 @@ measure: $(STAMP)
 	$(BIN)/python tests/measure_deflate.py
 	$(BIN)/python tests/measure_recipes.py
 
-# The fan-out benchmark (a few minutes): rewrites the committed results that
+# The fan-out benchmark (about ten minutes here): rewrites the committed results that
 # the "How fast is it?" page draws its tables and plot from.
 bench: $(STAMP)
 	$(BIN)/python snippets/bench_fanout.py --out docs/bench/fanout.json
