@@ -28,7 +28,7 @@ class EagerMember(Member):
 
     def deliver(self, text: str, size: int | None = None) -> None:
         wakeup = self.wakeup  # Pending while its task waits, with nothing to send.
-        if wakeup is None or wakeup.done():  # Its task has work: queue behind it.
+        if wakeup is None or wakeup.done():  # Busy, or not yet waiting: queue.
             super().deliver(text, size)
             return
         send = self.ws.send_text(text)
