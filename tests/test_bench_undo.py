@@ -64,6 +64,9 @@ def test_the_benchmark_serves_the_room_with_a_saving_undone(serve, undo) -> None
             assert [json.loads(member.recv(timeout=TIMEOUT)) for _ in SAID] == HEARD
 
 
+LOCKS = ("asyncio/locks.py", "asyncio/mixins.py")  # Event, and its loop lookup.
+
+
 def asyncio_python_calls_per_wake_up(member_class: type[chatroom.Member]) -> float:
     """Calls into asyncio's Python code (its lock classes, not its C futures)
     each time a message wakes a waiting sender and it sends."""
@@ -97,9 +100,6 @@ def asyncio_python_calls_per_wake_up(member_class: type[chatroom.Member]) -> flo
         return calls / wakes
 
     return run(main())
-
-
-LOCKS = ("asyncio/locks.py", "asyncio/mixins.py")  # Event, and its loop lookup.
 
 
 def test_a_bare_future_runs_none_of_asyncios_python_where_an_event_does() -> None:

@@ -59,6 +59,12 @@ def cpu(run: dict) -> str:
     return text
 
 
+def at_top(results: dict) -> tuple[int, dict[str, dict]]:
+    """The largest N measured, and each room's run at it."""
+    n = max(run["members"] for run in results["fanout"])
+    return n, {run["room"]: run for run in results["fanout"] if run["members"] == n}
+
+
 def cost(results: dict, room: str, members: int) -> float | None:
     """Server CPU ms per 1,000 deliveries of room at N = members, if measured."""
     for run in results["fanout"]:
@@ -229,27 +235,21 @@ def summary_text(results: dict) -> str:
 
 def gap_text(results: dict) -> str:
     """The two steps from the reference to the resilient room, at the top N."""
-    n = max(run["members"] for run in results["fanout"])
+    n, runs = at_top(results)
     rooms = (BASE, "chat", "chatroom", "chatroom_eager")
-    base, chat, room, eager = (cost(results, r, n) for r in rooms)
-    if not (base and chat and room and eager):
+    costs = [runs.get(r, {}).get("server_cpu_ms_per_1000") for r in rooms]
+    if not all(costs):
         return f"This run did not measure all of {', '.join(rooms)} at N = {n:,}."
+    base, chat, room, eager = costs
     text = (
         f"At N = {n:,}, the basic room used {chat / base:.2f}x the CPU per "
         f"delivery of {BASE}; the resilient room used {room / chat:.2f}x the "
         f"basic room's, and the room that sends at once {eager / chat:.2f}x."
     )
-    kernel = [
-        run.get("server_kernel_ms_per_1000")
-        for run in results["fanout"]
-        if run["members"] == n and run["room"] in rooms
-    ]
+    kernel = [runs[r].get("server_kernel_ms_per_1000") for r in rooms]
     if None not in kernel:  # Measured by a bench_fanout.py that splits it.
-        own = {  # CPU ms per 1,000 deliveries outside the kernel.
-            r["room"]: r["server_cpu_ms_per_1000"] - r["server_kernel_ms_per_1000"]
-            for r in results["fanout"]
-            if r["members"] == n and r["room"] in rooms
-        }
+        # CPU ms per 1,000 deliveries outside the kernel, by room.
+        own = {r: c - k for r, c, k in zip(rooms, costs, kernel, strict=True)}
         text += (
             f" Of each room's CPU time per 1,000 deliveries, {min(kernel):.1f} to "
             f"{max(kernel):.1f} ms were spent in the kernel on the server's "
@@ -264,22 +264,16 @@ def gap_text(results: dict) -> str:
 def noise_text(results: dict) -> str:
     """How far apart the rounds of chatroom came out at the top N, and which
     candidates cost less than every one of them."""
-    n = max(run["members"] for run in results["fanout"])
-    room = next(
-        (r for r in results["fanout"] if r["room"] == "chatroom" and r["members"] == n),
-        {},
-    )
-    rounds = room.get("rounds")
+    n, runs = at_top(results)
+    rounds = runs.get("chatroom", {}).get("rounds")
     if not rounds:
         return f"This run did not measure chatroom more than once at N = {n:,}."
     if not rounds[0]:  # A tiny run: no whole tick of CPU time.
         return f"At N = {n:,}, chatroom used too little CPU to tell the noise."
     cheaper = [
-        run["room"]
-        for run in results["fanout"]
-        if run["members"] == n
-        and run["room"] in results["candidates"]
-        and run["server_cpu_ms_per_1000"] < rounds[0]
+        room
+        for room, run in runs.items()
+        if room in results["candidates"] and run["server_cpu_ms_per_1000"] < rounds[0]
     ]
     verdict = (
         f"Cheaper than every one of them: {', '.join(cheaper)}."
