@@ -12,7 +12,6 @@ import chatroom
 import pytest
 from starlette.testclient import TestClient
 from support import TIMEOUT
-from test_chatroom import run
 from websockets.sync.client import connect
 
 SAID = ["hi", "😀", "third"]
@@ -99,7 +98,7 @@ def asyncio_python_calls_per_wake_up(member_class: type[chatroom.Member]) -> flo
         sender.cancel()
         return calls / wakes
 
-    return run(main())
+    return asyncio.run(main())
 
 
 def test_a_bare_future_runs_none_of_asyncios_python_where_an_event_does() -> None:

@@ -6,11 +6,9 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import ExitStack
 from types import SimpleNamespace
-from typing import Any, TypeVar
 
 import chatroom
 import pytest
@@ -19,21 +17,12 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 from support import SNIPPETS, TIMEOUT, closed_by_app, refused_by_app
 
-T = TypeVar("T")
-
 
 @pytest.fixture
 def client() -> Iterator[TestClient]:
     """One portal, so one event loop, for all the sessions of a test."""
     with TestClient(chatroom.api) as client:
         yield client
-
-
-def run(main: Coroutine[Any, Any, T]) -> T:
-    """asyncio.run(main) on a thread of its own: the browser tests' Playwright
-    keeps an event loop running on this one."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, main).result()
 
 
 def say(text: str) -> str:
@@ -176,7 +165,7 @@ def test_the_sender_drains_everything_queued_in_one_wake_up() -> None:
         sender.cancel()
         return member, first
 
-    member, first = run(main())
+    member, first = asyncio.run(main())
     assert sent == [("first", first), ("second", first), ("third", first)]
     assert (member.queued, len(member.outbox)) == (0, 0)
 
@@ -295,7 +284,7 @@ def test_asyncio_buffers_64_kib_for_a_connection_before_it_pauses() -> None:
             finally:
                 transport.close()
 
-    assert run(limits()) == (16 * 1024, 64 * 1024)  # (low, high)
+    assert asyncio.run(limits()) == (16 * 1024, 64 * 1024)  # (low, high)
 
 
 def test_a_close_frame_that_cannot_get_through_is_given_up(monkeypatch) -> None:
@@ -306,7 +295,7 @@ def test_a_close_frame_that_cannot_get_through_is_given_up(monkeypatch) -> None:
     monkeypatch.setattr(chatroom, "CLOSE_TIMEOUT", 0.01)
     member = chatroom.Member(Stuck())  # type: ignore[arg-type]
     member.stop(1008)
-    run(chatroom.close(member))  # Returns, after CLOSE_TIMEOUT.
+    asyncio.run(chatroom.close(member))  # Returns, after CLOSE_TIMEOUT.
 
 
 def test_json_nested_past_the_recursion_limit_raises() -> None:
@@ -323,7 +312,7 @@ def test_a_member_gone_during_its_close_is_one_quiet_line(caplog) -> None:
     caplog.set_level("INFO", "chatroom")
     member = chatroom.Member(Gone())  # type: ignore[arg-type]
     member.stop(1008)
-    run(chatroom.close(member))
+    asyncio.run(chatroom.close(member))
     assert caplog.messages == ["a member went away while being closed"]
 
 

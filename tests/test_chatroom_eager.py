@@ -11,7 +11,7 @@ import pytest
 from chatroom_eager import EagerMember
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
-from test_chatroom import heard, run
+from test_chatroom import heard
 
 
 class Peer:
@@ -55,7 +55,7 @@ def test_a_member_that_keeps_up_is_sent_to_without_waking_its_task() -> None:
         sender.cancel()
         return peer, member, asleep
 
-    peer, member, asleep = run(main())
+    peer, member, asleep = asyncio.run(main())
     assert peer.sent == ["one", "two"]  # Before deliver() returned.
     assert asleep and (member.queued, len(member.outbox)) == (0, 0)
 
@@ -76,7 +76,7 @@ def test_a_send_that_waits_is_finished_by_its_task_and_order_is_kept() -> None:
         sender.cancel()
         return peer, member, held
 
-    peer, member, held = run(main())
+    peer, member, held = asyncio.run(main())
     assert peer.sent == ["one", "two", "three", "four"]
     assert peer.ended == ["two sent"]  # Only the first waited: the rest queued.
     assert held == len("two") + len("three") + len("four")
@@ -101,7 +101,7 @@ def test_a_send_that_fails_is_raised_by_its_task_not_in_broadcast() -> None:
             await asyncio.wait_for(sender, 5)  # ...but in the member's task.
         return member
 
-    member = run(main())
+    member = asyncio.run(main())
     assert calls == 1 and [text for text, _ in member.outbox] == ["two"]
 
 
@@ -119,7 +119,7 @@ def test_cancelling_its_task_cancels_the_send_it_is_finishing() -> None:
             await sender
         return peer
 
-    peer = run(main())
+    peer = asyncio.run(main())
     assert peer.ended == ["one cancelled"] and peer.sent == []
 
 
@@ -135,7 +135,7 @@ def test_a_member_too_far_behind_is_still_stopped_with_1008() -> None:
         member.deliver("z")
         return member
 
-    member = run(main())
+    member = asyncio.run(main())
     assert member.close_code == 1008 and member.queued == chatroom.OUTBOX_BYTES
 
 
@@ -184,7 +184,7 @@ def test_a_send_that_waits_more_than_once_is_finished_too() -> None:
         await asyncio.wait_for(both_sent.wait(), 5)
         sender.cancel()
 
-    run(main())
+    asyncio.run(main())
     assert sent == ["one", "two"]
 
 
@@ -208,7 +208,7 @@ def test_what_comes_while_its_task_is_sending_queues_behind_it() -> None:
         sender.cancel()
         return peer
 
-    peer = run(main())
+    peer = asyncio.run(main())
     assert peer.sent == ["one", "two", "three"]
 
 
@@ -226,4 +226,4 @@ def test_a_send_its_task_never_took_up_is_closed_when_the_task_ends() -> None:
         assert member.started is not None  # Still held, so not closed by the GC...
         return list(peer.ended)  # ...but by the task, as it ended.
 
-    assert run(main()) == ["one closed"]
+    assert asyncio.run(main()) == ["one closed"]

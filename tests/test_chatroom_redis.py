@@ -28,7 +28,6 @@ from support import (
     raw_websocket,
     say,
 )
-from test_chatroom import run
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
@@ -391,4 +390,4 @@ def test_a_stop_during_a_heartbeat_publish_stops_the_heartbeat() -> None:
             await asyncio.wait_for(asyncio.shield(heartbeat), TIMEOUT)
         return heartbeat.cancelled()
 
-    assert run(scenario())
+    assert asyncio.run(scenario())

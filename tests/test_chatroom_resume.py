@@ -17,7 +17,6 @@ from redis import Redis as SyncRedis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis_server import RedisServer
 from support import TIMEOUT, Server, commands, free_port
-from test_chatroom import run
 from test_chatroom_redis import PING, speak, until
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
@@ -315,5 +314,5 @@ def test_what_came_live_during_the_replay_is_sent_once() -> None:
         writer.cancel()
         assert member.live  # Past the first newer message: no more checks.
 
-    run(scenario())  # test_chatroom.run: on a thread, clear of Playwright's loop.
+    asyncio.run(scenario())
     assert sent == [new]
